@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises'
+import { extname, join, normalize, sep } from 'node:path'
+import type { Bastion, Identity, RequestContext } from '@bastion/server'
+import { BastionError } from '@bastion/server'
+import { LedgerError, type Ledger } from './ledger.ts'
+import type { SecurityEvents } from './events.ts'
+
+export interface BankOptions {
+  bastion: Bastion
+  ledger: Ledger
+  events: SecurityEvents
+  /** Folder of the SPA's static files. */
+  publicDir: string
+  /** The client bundle served as /assets/bastion-client.js. */
+  clientBundle: string
+}
+
+const MAX_AMOUNT = 1_000_000_000_00
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+}
+
+/** The SPA may only run its own scripts: an injected inline script does not execute. */
+const PAGE_HEADERS = {
+  'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'same-origin',
+  'X-Content-Type-Options': 'nosniff',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } })
+
+const error = (code: string, message: string, status: number) => json({ error: { code, message } }, status)
+
+async function readTransfer(request: Request): Promise<{ to: string; amount: number }> {
+  if (!/^application\/json\s*(;|$)/i.test(request.headers.get('content-type') ?? '')) {
+    throw new BastionError('bad_request', 'Content-Type must be application/json.')
+  }
+  const text = await request.text()
+  if (text.length > 4096) throw new BastionError('payload_too_large', 'Body too large.')
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    throw new BastionError('bad_request', 'The body is not valid JSON.')
+  }
+  const { to, amount } = (body ?? {}) as { to?: unknown; amount?: unknown }
+  if (typeof to !== 'string' || to.length === 0 || to.length > 64) throw new BastionError('bad_request', '"to" must be a username.')
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount <= 0 || amount > MAX_AMOUNT) {
+    throw new BastionError('bad_request', '"amount" must be a positive whole number of cents.')
+  }
+  return { to: to.normalize('NFKC').trim().toLowerCase(), amount }
+}
+
+/** The demo bank's routes (`/api/*`) and its SPA, as one web-standard handler. */
+export function createBankApp(options: BankOptions): (request: Request, ctx: RequestContext) => Promise<Response> {
+  const { bastion, ledger, events } = options
+  const publicDir = normalize(options.publicDir)
+
+  type ApiRoute = (request: Request, identity: Identity) => Promise<Response> | Response
+  const api: Record<string, ApiRoute> = {
+    'GET /api/me': (_r, id) => json({ user: { id: id.userId, username: id.username } }),
+    'GET /api/balance': (_r, id) => {
+      const balance = ledger.balanceOf(id.userId)
+      return balance === null ? error('not_found', 'You have no account.', 404) : json({ balance })
+    },
+    'GET /api/transfers': (_r, id) => json({ transfers: ledger.history(id.userId) }),
+    'POST /api/transfer': async (request, id) => {
+      const { to, amount } = await readTransfer(request)
+      try {
+        const transfer = ledger.transfer(id.userId, to, amount)
+        return json({ transfer, balance: ledger.balanceOf(id.userId) }, 201)
+      } catch (e) {
+        if (e instanceof LedgerError) return error(e.code, e.message, e.code === 'not_found' ? 404 : 400)
+        throw e
+      }
+    },
+  }
+
+  function recordRefusal(request: Request, response: Response, code: string | undefined, reason: string | undefined) {
+    const path = new URL(request.url).pathname
+    const accessName = bastion.config.cookies.access.name
+    events.record({
+      at: new Date().toISOString(),
+      method: request.method,
+      path,
+      status: response.status,
+      ...(code ? { code } : {}),
+      ...(reason ? { reason } : {}),
+      ...(request.headers.get('origin') ? { origin: request.headers.get('origin')! } : {}),
+      ...(request.headers.get('sec-fetch-site') ? { secFetchSite: request.headers.get('sec-fetch-site')! } : {}),
+      hadAccessCookie: (request.headers.get('cookie') ?? '').includes(`${accessName}=`),
+    })
+  }
+
+  async function serveStatic(path: string): Promise<Response> {
+    if (path === '/assets/bastion-client.js') return file(options.clientBundle, '.js')
+    const rel = path === '/' ? 'index.html' : path.slice(1)
+    const full = normalize(join(publicDir, rel))
+    if (!full.startsWith(publicDir + sep)) return error('not_found', 'Not found.', 404)
+    const res = await file(full, extname(full))
+    // Client-side routes fall back to the SPA.
+    return res.status === 404 && !extname(full) ? file(join(publicDir, 'index.html'), '.html') : res
+  }
+
+  async function file(path: string, ext: string): Promise<Response> {
+    try {
+      const body = await readFile(path)
+      return new Response(body, {
+        headers: { ...PAGE_HEADERS, 'Content-Type': CONTENT_TYPES[ext] ?? 'application/octet-stream', 'Cache-Control': 'no-cache' },
+      })
+    } catch {
+      return error('not_found', 'Not found.', 404)
+    }
+  }
+
+  return async (request, ctx) => {
+    const url = new URL(request.url)
+    const key = `${request.method} ${url.pathname}`
+    if (key === 'GET /api/public' || key === 'HEAD /api/public') return json({ hello: 'world', authenticated: false })
+    if (url.pathname.startsWith('/api/')) {
+      const route = api[key]
+      if (!route) {
+        const res = error('not_found', `No route ${request.method} ${url.pathname.slice(0, 100)}.`, 404)
+        recordRefusal(request, res, 'not_found', 'no such route (money moves only by POST with JSON)')
+        return res
+      }
+      const guarded = await bastion.guard(request, ctx)
+      if (!guarded.ok) {
+        const body = (await guarded.response.clone().json().catch(() => null)) as { error?: { code?: string; message?: string } } | null
+        recordRefusal(request, guarded.response, body?.error?.code, body?.error?.message)
+        return guarded.response
+      }
+      try {
+        const res = await route(request, guarded.identity)
+        if (res.status >= 400) {
+          const body = (await res.clone().json().catch(() => null)) as { error?: { code?: string; message?: string } } | null
+          recordRefusal(request, res, body?.error?.code, body?.error?.message)
+        }
+        return res
+      } catch (e) {
+        if (e instanceof BastionError) {
+          const res = error(e.code, e.message, e.status)
+          recordRefusal(request, res, e.code, e.message)
+          return res
+        }
+        return error('unavailable', 'The bank could not complete the request.', 503)
+      }
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD') return error('not_found', 'Not found.', 404)
+    return serveStatic(url.pathname)
+  }
+}

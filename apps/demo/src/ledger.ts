@@ -1,0 +1,110 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+
+export interface TransferRecord {
+  id: number
+  from: string
+  to: string
+  amount: number
+  createdAt: string
+}
+
+export class LedgerError extends Error {
+  constructor(
+    readonly code: 'bad_request' | 'not_found',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * The demo bank's money, in integer cents. A transfer is one SQLite
+ * transaction guarded by a CHECK constraint, so a crash or a race can neither
+ * create money nor make a balance negative.
+ */
+export class Ledger {
+  private readonly db: Database.Database
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+    this.db = new Database(file)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    this.db.pragma('busy_timeout = 5000')
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS accounts (
+        user_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        balance INTEGER NOT NULL CHECK (balance >= 0)
+      );
+      CREATE TABLE IF NOT EXISTS transfers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        from_user TEXT NOT NULL REFERENCES accounts(user_id),
+        to_user TEXT NOT NULL REFERENCES accounts(user_id),
+        amount INTEGER NOT NULL CHECK (amount > 0),
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS transfers_from ON transfers(from_user, id);
+      CREATE INDEX IF NOT EXISTS transfers_to ON transfers(to_user, id);
+    `)
+  }
+
+  /** Opens an account with `balance` unless it exists. */
+  ensureAccount(userId: string, username: string, balance: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO accounts (user_id, username, balance) VALUES (?, ?, ?)').run(userId, username, balance)
+  }
+
+  balanceOf(userId: string): number | null {
+    const row = this.db.prepare('SELECT balance FROM accounts WHERE user_id = ?').get(userId) as { balance: number } | undefined
+    return row?.balance ?? null
+  }
+
+  balanceByUsername(username: string): number | null {
+    const row = this.db.prepare('SELECT balance FROM accounts WHERE username = ?').get(username) as { balance: number } | undefined
+    return row?.balance ?? null
+  }
+
+  total(): number {
+    return (this.db.prepare('SELECT COALESCE(SUM(balance), 0) AS t FROM accounts').get() as { t: number }).t
+  }
+
+  transfer(fromUserId: string, toUsername: string, amount: number): TransferRecord {
+    const run = this.db.transaction((): TransferRecord => {
+      const to = this.db.prepare('SELECT user_id, username FROM accounts WHERE username = ?').get(toUsername) as
+        | { user_id: string; username: string }
+        | undefined
+      if (!to) throw new LedgerError('not_found', `No account named ${toUsername}.`)
+      if (to.user_id === fromUserId) throw new LedgerError('bad_request', 'You cannot send money to yourself.')
+      const from = this.db.prepare('SELECT username, balance FROM accounts WHERE user_id = ?').get(fromUserId) as
+        | { username: string; balance: number }
+        | undefined
+      if (!from) throw new LedgerError('not_found', 'You have no account.')
+      if (from.balance < amount) throw new LedgerError('bad_request', 'Insufficient funds.')
+      this.db.prepare('UPDATE accounts SET balance = balance - ? WHERE user_id = ?').run(amount, fromUserId)
+      this.db.prepare('UPDATE accounts SET balance = balance + ? WHERE user_id = ?').run(amount, to.user_id)
+      const createdAt = Date.now()
+      const { lastInsertRowid } = this.db
+        .prepare('INSERT INTO transfers (from_user, to_user, amount, created_at) VALUES (?, ?, ?, ?)')
+        .run(fromUserId, to.user_id, amount, createdAt)
+      return { id: Number(lastInsertRowid), from: from.username, to: to.username, amount, createdAt: new Date(createdAt).toISOString() }
+    })
+    return run.immediate()
+  }
+
+  history(userId: string, limit = 50): TransferRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT t.id, f.username AS "from", r.username AS "to", t.amount, t.created_at AS createdAt
+         FROM transfers t JOIN accounts f ON f.user_id = t.from_user JOIN accounts r ON r.user_id = t.to_user
+         WHERE t.from_user = ? OR t.to_user = ? ORDER BY t.id DESC LIMIT ?`,
+      )
+      .all(userId, userId, limit) as Array<Omit<TransferRecord, 'createdAt'> & { createdAt: number }>
+    return rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt).toISOString() }))
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}

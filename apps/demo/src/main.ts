@@ -1,0 +1,181 @@
+/**
+ * The demo bank: `npm start`. Bastion in front of a tiny bank API and its SPA
+ * on http://localhost:$PORT, and a cross-site attacker page on
+ * http://127.0.0.1:$ATTACKER_PORT that tries every forgery against it.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ConfigError, createBastion, optionsFromEnv, resolveSecret, type Store } from '@bastion/server'
+import { contextOf, toWebRequest, writeWebResponse } from '@bastion/server/node'
+import { composeHandler } from '@bastion/server/web'
+import { sqliteStore } from '@bastion/server/sqlite'
+import { createAttackerApp } from './attacker.ts'
+import { createBankApp } from './bank.ts'
+import { SecurityEvents } from './events.ts'
+import { Ledger } from './ledger.ts'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = resolve(here, '../../..')
+
+export const DEMO_USERS = [
+  { username: 'alice', password: 'alice-password-1', balance: 100_000 },
+  { username: 'mallory', password: 'mallory-password-1', balance: 0 },
+] as const
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number, got "${raw}".`)
+  return n
+}
+
+const isLoopback = (host: string) => ['localhost', '127.0.0.1', '::1', '[::1]'].includes(host) || host.endsWith('.localhost')
+
+/** A self-signed certificate for https://localhost, made once with openssl (for Safari, which refuses Secure cookies on http://localhost). */
+function localCertificate(dataDir: string): { key: Buffer; cert: Buffer } {
+  const dir = join(dataDir, 'tls')
+  const key = join(dir, 'localhost-key.pem')
+  const cert = join(dir, 'localhost.pem')
+  if (!existsSync(key) || !existsSync(cert)) {
+    mkdirSync(dir, { recursive: true })
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '365', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' })
+  }
+  return { key: readFileSync(key), cert: readFileSync(cert) }
+}
+
+async function openStore(dataDir: string): Promise<{ store: Store; extras: Record<string, unknown> }> {
+  const url = process.env.DATABASE_URL
+  if (url) {
+    const { postgresStore } = await import('@bastion/server/postgres')
+    return { store: postgresStore({ connectionString: url }), extras: {} }
+  }
+  return { store: sqliteStore({ file: join(dataDir, 'bastion.sqlite') }), extras: {} }
+}
+
+async function redisParts() {
+  const url = process.env.REDIS_URL
+  if (!url) return {}
+  const { redisRateLimits, redisRevocationBus } = await import('@bastion/server/redis')
+  return { rateLimits: redisRateLimits({ url }), revocationBus: redisRevocationBus({ url }) }
+}
+
+export async function main(): Promise<void> {
+  const env = process.env
+  const PORT = port('PORT', 3000)
+  const HOST = env.HOST || 'localhost'
+  const ATTACKER_PORT = port('ATTACKER_PORT', PORT === 0 ? 0 : PORT + 1)
+  const https = ['1', 'true'].includes((env.BASTION_HTTPS ?? '').toLowerCase())
+  const dataDir = resolve(env.BASTION_DATA_DIR || './data')
+  const envOptions = optionsFromEnv(env)
+  if (!https && !isLoopback(HOST) && !envOptions.publicOrigin?.startsWith('https://')) {
+    throw new ConfigError(
+      `HOST=${HOST} would serve __Host-/Secure cookies over plain HTTP on a host that is not localhost; browsers drop them. ` +
+        'Put a TLS proxy in front and set BASTION_PUBLIC_ORIGIN=https://… (and BASTION_TRUST_PROXY=1), set BASTION_HTTPS=1, or use HOST=localhost.',
+    )
+  }
+  const secret = resolveSecret(env, dataDir)
+  const { store } = await openStore(dataDir)
+  const bastion = await createBastion({
+    ...envOptions,
+    ...(await redisParts()),
+    store,
+    secret,
+    log: (e) => {
+      if (e.level !== 'info' || env.BASTION_LOG === 'debug') process.stderr.write(JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n')
+    },
+  })
+  const ledger = new Ledger(join(dataDir, 'bank.sqlite'))
+  for (const u of DEMO_USERS) {
+    const user = (await bastion.findUser(u.username)) ?? (await bastion.createUser(u.username, u.password))
+    ledger.ensureAccount(user.id, user.username, u.balance)
+  }
+  const events = new SecurityEvents()
+  const bank = createBankApp({
+    bastion,
+    ledger,
+    events,
+    publicDir: join(root, 'apps/demo/public'),
+    clientBundle: join(root, 'packages/client/dist/index.js'),
+  })
+  const handler = composeHandler(bastion, bank)
+  const listener = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const request = toWebRequest(req, https ? 'https' : 'http')
+    handler(request, contextOf(req))
+      .then(async (response) => {
+        if (response.status >= 400 && new URL(request.url).pathname.startsWith(bastion.config.basePath + '/')) {
+          const body = (await response.clone().json().catch(() => null)) as { error?: { code?: string; message?: string } } | null
+          events.record({
+            at: new Date().toISOString(),
+            method: request.method,
+            path: new URL(request.url).pathname,
+            status: response.status,
+            ...(body?.error?.code ? { code: body.error.code } : {}),
+            ...(body?.error?.message ? { reason: body.error.message } : {}),
+            ...(request.headers.get('origin') ? { origin: request.headers.get('origin')! } : {}),
+            ...(request.headers.get('sec-fetch-site') ? { secFetchSite: request.headers.get('sec-fetch-site')! } : {}),
+            hadAccessCookie: (request.headers.get('cookie') ?? '').includes(`${bastion.config.cookies.access.name}=`),
+          })
+        }
+        await writeWebResponse(res, response, req.method)
+      })
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"unavailable","message":"Try again."}}')
+        else res.destroy()
+      })
+  }
+  const server: Server = https ? createHttpsServer(localCertificate(dataDir), listener) : createHttpServer(listener)
+  server.headersTimeout = 10_000
+  server.requestTimeout = 30_000
+  await new Promise<void>((ok, fail) => server.once('error', fail).listen(PORT, HOST, ok))
+  const bankPort = (server.address() as { port: number }).port
+  const bankOrigin = `${https ? 'https' : 'http'}://${HOST === '127.0.0.1' ? 'localhost' : HOST}:${bankPort}`
+
+  const attackerHandler = createAttackerApp({
+    bankOrigin,
+    observe: () => ({
+      balances: Object.fromEntries(DEMO_USERS.map((u) => [u.username, ledger.balanceByUsername(u.username) ?? 0])),
+      events: events.recent(20),
+    }),
+  })
+  const attacker = createHttpServer((req, res) => {
+    attackerHandler(toWebRequest(req))
+      .then((response) => writeWebResponse(res, response, req.method))
+      .catch(() => res.writeHead(500).end())
+  })
+  await new Promise<void>((ok, fail) => attacker.once('error', fail).listen(ATTACKER_PORT, '127.0.0.1', ok))
+  const attackerPort = (attacker.address() as { port: number }).port
+
+  process.stdout.write(`Bastion demo bank listening on ${bankOrigin} (attacker page on http://127.0.0.1:${attackerPort}, data in ${dataDir})\n`)
+
+  let stopping = false
+  const stop = () => {
+    if (stopping) return
+    stopping = true
+    server.closeAllConnections?.()
+    attacker.closeAllConnections?.()
+    Promise.all([new Promise((r) => server.close(r)), new Promise((r) => attacker.close(r))])
+      .then(async () => {
+        await bastion.close()
+        await store.close()
+        ledger.close()
+      })
+      .finally(() => process.exit(0))
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`Bastion did not start: ${e.message}\n`)
+  } else {
+    process.stderr.write(`Bastion did not start: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
+  }
+  process.exit(1)
+})

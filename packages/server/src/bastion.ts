@@ -1,0 +1,602 @@
+import { resolveConfig, type BastionOptions, type ResolvedConfig } from './config.ts'
+import { safeEqual } from './crypto/encoding.ts'
+import { deriveKey } from './crypto/secret.ts'
+import { maskToken, mintCsrfToken, unmaskToken, verifyCsrfToken, claimsSession, type CsrfBinding } from './csrf/token.ts'
+import { BastionError, StoreConflictError, StoreUnavailableError } from './errors.ts'
+import { checkOrigin, corsHeaders, preflight } from './guards/origin.ts'
+import { memoryRateLimits, RateLimiter } from './guards/rate-limit.ts'
+import { requestInfo, singleCookie, type RequestContext, type RequestInfo } from './guards/request-info.ts'
+import { readJsonObject, stringField } from './http/body.ts'
+import { serializeCookie } from './http/cookies.ts'
+import { errorResponse, json, noContent } from './http/respond.ts'
+import { Keyring } from './keys/keyring.ts'
+import { PasswordHasher, type Argon2Params } from './passwords.ts'
+import {
+  hashRefreshToken,
+  isValidUsername,
+  newRefreshToken,
+  newSessionId,
+  normalizeUsername,
+  refreshTokenSession,
+  successorOf,
+} from './sessions.ts'
+import type { RateLimitStore, SessionKind, SessionRecord, UserRecord } from './store.ts'
+import { AccessTokens, type AccessClaims } from './tokens/access-token.ts'
+import { RevocationList } from './tokens/revocation-list.ts'
+
+export type { RequestContext } from './guards/request-info.ts'
+
+/** Who a request is, once authenticated. */
+export interface Identity {
+  userId: string
+  username: string
+  sessionId: string
+  /** How the request proved it: an HttpOnly cookie (CSRF checked) or an Authorization header. */
+  via: 'cookie' | 'bearer'
+  claims: AccessClaims
+}
+
+export type GuardResult = { ok: true; identity: Identity } | { ok: false; response: Response }
+
+export interface PublicUser {
+  id: string
+  username: string
+  createdAt: string
+}
+
+export interface Bastion {
+  readonly config: ResolvedConfig
+  /**
+   * Answers the auth endpoints, the JWKS and CORS preflights; returns null for
+   * any other request, which then belongs to the application.
+   */
+  handle(request: Request, ctx?: RequestContext): Promise<Response | null>
+  /**
+   * Authenticates an application request. For state-changing methods it also
+   * runs the Origin / Fetch-Metadata and CSRF checks (cookie mode only).
+   */
+  guard(request: Request, ctx?: RequestContext): Promise<GuardResult>
+  /** Adds the CORS headers an allowed SPA origin needs to any response. */
+  decorate(request: Request, response: Response): Response
+  /** Makes a new signing key; the old one verifies until its tokens expire. */
+  rotateKeys(): Promise<string>
+  createUser(username: string, password: string): Promise<PublicUser>
+  findUser(username: string): Promise<PublicUser | null>
+  close(): Promise<void>
+}
+
+export interface CreateBastionOptions extends BastionOptions {
+  /** Argon2id parameters. Default: OWASP's (19 MiB, t=2, p=1). */
+  argon2?: Argon2Params
+}
+
+const CLIENT_ID = { cookie: 'bastion-web', bearer: 'bastion-native' } as const
+
+const publicUser = (u: UserRecord): PublicUser => ({ id: u.id, username: u.username, createdAt: new Date(u.createdAt).toISOString() })
+
+function withStoreErrors<T>(op: () => Promise<T>): Promise<T> {
+  return op().catch((e: unknown) => {
+    if (e instanceof StoreUnavailableError) throw new BastionError('unavailable', 'The session store is unavailable; try again shortly.', { retryAfter: 5, cause: e })
+    throw e
+  })
+}
+
+/**
+ * Builds the server: validates configuration (throws ConfigError), loads or
+ * creates signing keys, and seeds the revocation list.
+ */
+export async function createBastion(options: CreateBastionOptions): Promise<Bastion> {
+  const config = resolveConfig(options)
+  const { store, now, cookies } = config
+  await store.migrate()
+  const keyring = new Keyring(store, deriveKey(config.secret, 'key-wrap'), config.algorithm, config.accessTtl + 60, now)
+  await keyring.init()
+  const csrfKey = deriveKey(config.secret, 'csrf')
+  const successorKey = deriveKey(config.secret, 'refresh-successor')
+  const access = new AccessTokens(keyring, { issuer: config.issuer, audience: config.audience, ttl: config.accessTtl, now })
+  const revoked = new RevocationList((config.accessTtl + 120) * 1000, now, config.revocationBus)
+  await revoked.start(store)
+  const storeLimits = (store as { rateLimits?: RateLimitStore }).rateLimits
+  const limiter = new RateLimiter(config.rateLimits ?? storeLimits ?? memoryRateLimits(), now)
+  const hasher = new PasswordHasher(options.argon2)
+  const base = config.basePath
+
+  // ---- cookies -------------------------------------------------------------
+
+  const setAccess = (h: Headers, token: string) =>
+    h.append('Set-Cookie', serializeCookie(cookies.access, { value: token, maxAge: config.accessTtl, httpOnly: true }))
+  const setRefresh = (h: Headers, token: string, session: SessionRecord) =>
+    h.append('Set-Cookie', serializeCookie(cookies.refresh, { value: token, maxAge: (Math.min(session.refreshExpiresAt, session.expiresAt) - now()) / 1000, httpOnly: true }))
+  const setCsrf = (h: Headers, token: string, maxAge: number) =>
+    h.append('Set-Cookie', serializeCookie(cookies.csrf, { value: token, maxAge, httpOnly: false }))
+  const clearAll = (h: Headers) => {
+    h.append('Set-Cookie', serializeCookie(cookies.access, { value: '', maxAge: 0, httpOnly: true }))
+    h.append('Set-Cookie', serializeCookie(cookies.refresh, { value: '', maxAge: 0, httpOnly: true }))
+    h.append('Set-Cookie', serializeCookie(cookies.csrf, { value: '', maxAge: 0, httpOnly: false }))
+  }
+  const unauthenticatedClearing = (message: string): Response => {
+    const res = errorResponse(new BastionError('unauthenticated', message))
+    clearAll(res.headers)
+    return res
+  }
+
+  // ---- authentication ------------------------------------------------------
+
+  const identityOf = (claims: AccessClaims, via: Identity['via']): Identity => ({
+    userId: claims.sub,
+    username: claims.preferred_username,
+    sessionId: claims.sid,
+    via,
+    claims,
+  })
+
+  async function verifyLive(token: string, via: Identity['via']): Promise<Identity> {
+    const claims = await access.verify(token)
+    if (revoked.has(claims.sid)) throw new BastionError('unauthenticated', 'The session has been revoked.')
+    return identityOf(claims, via)
+  }
+
+  /** Bearer header, else the access cookie. Throws with the contract's code. */
+  async function authenticate(request: Request, info: RequestInfo): Promise<Identity> {
+    const authorization = request.headers.get('authorization')
+    if (authorization !== null) {
+      const m = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization)
+      try {
+        if (!m) throw new BastionError('unauthenticated', 'Authorization must be "Bearer <token>".')
+        return await verifyLive(m[1]!, 'bearer')
+      } catch (e) {
+        if (!(e instanceof BastionError)) throw e
+        const description = e.code === 'token_expired' ? ', error_description="The access token expired"' : ''
+        throw new BastionError(e.code, e.message, { headers: { 'WWW-Authenticate': `Bearer error="invalid_token"${description}` } })
+      }
+    }
+    const token = singleCookie(info, cookies.access.name)
+    if (token === undefined) {
+      // The access cookie lives as long as its token; when it is gone but the CSRF cookie
+      // says a session exists, the browser should refresh rather than sign in again.
+      const csrf = singleCookie(info, cookies.csrf.name)
+      if (csrf !== undefined && claimsSession(csrf)) throw new BastionError('token_expired', 'The access token has expired; refresh.')
+      throw new BastionError('unauthenticated', 'Sign in first.')
+    }
+    return verifyLive(token, 'cookie')
+  }
+
+  /** Double submit (header equals cookie) and the cookie's MAC bound to one of `bindings`. */
+  function checkCsrf(request: Request, info: RequestInfo, bindings: CsrfBinding[]): string {
+    const header = request.headers.get(config.csrfHeader)
+    if (!header) throw new BastionError('csrf_failed', `The ${config.csrfHeader} header is missing.`)
+    const cookie = singleCookie(info, cookies.csrf.name)
+    if (cookie === undefined) throw new BastionError('csrf_failed', `The ${cookies.csrf.name} cookie is missing; GET ${base}/csrf first.`)
+    const presented = header.length <= 512 ? unmaskToken(header) : null
+    if (presented === null || !safeEqual(presented, cookie)) {
+      throw new BastionError('csrf_failed', `The ${config.csrfHeader} header does not match the ${cookies.csrf.name} cookie.`)
+    }
+    if (!bindings.some((b) => verifyCsrfToken(csrfKey, cookie, b))) {
+      throw new BastionError('csrf_failed', 'The CSRF token is not valid for this session.')
+    }
+    return cookie
+  }
+
+  async function guard(request: Request, ctx: RequestContext = {}): Promise<GuardResult> {
+    try {
+      const info = requestInfo(request, ctx, config)
+      const bearer = request.headers.has('authorization')
+      if (info.unsafe && !bearer) checkOrigin(request, info, config)
+      const identity = await authenticate(request, info)
+      if (info.unsafe && identity.via === 'cookie') checkCsrf(request, info, [{ kind: 'session', sessionId: identity.sessionId }])
+      return { ok: true, identity }
+    } catch (e) {
+      return { ok: false, response: decorate(request, toResponse(e)) }
+    }
+  }
+
+  // ---- sessions ------------------------------------------------------------
+
+  async function startSession(user: UserRecord, kind: SessionKind, info: RequestInfo) {
+    const t = now()
+    const id = newSessionId()
+    const refreshToken = newRefreshToken(id)
+    const session = await store.createSession({
+      id,
+      userId: user.id,
+      kind,
+      now: t,
+      expiresAt: t + config.sessionMaxAge * 1000,
+      refreshExpiresAt: Math.min(t + config.refreshTtl * 1000, t + config.sessionMaxAge * 1000),
+      userAgent: info.userAgent,
+      ip: info.clientIp,
+      refreshHash: hashRefreshToken(refreshToken),
+    })
+    const accessToken = await access.sign({ userId: user.id, username: user.username, sessionId: id, clientId: CLIENT_ID[kind] })
+    return { session, refreshToken, accessToken }
+  }
+
+  const sessionView = (s: SessionRecord, accessExpiresAt?: number) => ({
+    id: s.id,
+    createdAt: new Date(s.createdAt).toISOString(),
+    lastUsedAt: new Date(s.lastUsedAt).toISOString(),
+    expiresAt: new Date(Math.min(s.expiresAt, s.refreshExpiresAt)).toISOString(),
+    ...(accessExpiresAt ? { accessExpiresAt: new Date(accessExpiresAt).toISOString() } : {}),
+  })
+
+  /** Sets the three browser cookies of a new session and answers its description. */
+  function browserSessionResponse(started: Awaited<ReturnType<typeof startSession>>, user: UserRecord, status = 200): Response {
+    const csrf = mintCsrfToken(csrfKey, { kind: 'session', sessionId: started.session.id })
+    const res = json({ user: publicUser(user), session: sessionView(started.session, started.accessToken.expiresAt), csrfToken: maskToken(csrf) }, status)
+    setAccess(res.headers, started.accessToken.token)
+    setRefresh(res.headers, started.refreshToken, started.session)
+    setCsrf(res.headers, csrf, (Math.min(started.session.expiresAt, started.session.refreshExpiresAt) - now()) / 1000)
+    return res
+  }
+
+  async function revoke(ids: string[]): Promise<void> {
+    try {
+      await revoked.add(ids)
+    } catch (e) {
+      // The store already holds the revocation; other instances learn it at their next start.
+      config.log({ level: 'error', event: 'revocation_broadcast_failed', sessions: ids.length, error: String(e) })
+    }
+  }
+
+  // ---- credentials ---------------------------------------------------------
+
+  function readCredentials(body: Record<string, unknown>) {
+    const username = normalizeUsername(stringField(body, 'username', { max: 256 }))
+    const password = stringField(body, 'password', { max: config.password.maxLength })
+    return { username, password }
+  }
+
+  /** Same work and same answer for an unknown user as for a wrong password. */
+  async function checkCredentials(username: string, password: string, info: RequestInfo): Promise<UserRecord> {
+    const { loginPerAccount, loginPerAddress } = config.rateLimit
+    await limiter.consume(`login:ip:${info.clientIp}`, loginPerAddress)
+    await limiter.check(`login:user:${username}`, loginPerAccount)
+    const user = isValidUsername(username) ? await store.findUserByUsername(username) : null
+    const ok = await hasher.verify(user?.passwordHash ?? null, password)
+    if (!ok || !user) {
+      await limiter.record(`login:user:${username}`, loginPerAccount)
+      config.log({ level: 'warn', event: 'login_failed', ip: info.clientIp })
+      throw new BastionError('invalid_credentials', 'Wrong username or password.')
+    }
+    await limiter.reset(`login:user:${username}`)
+    if (hasher.needsRehash(user.passwordHash)) {
+      const passwordHash = await hasher.hash(password)
+      await store.setPasswordHash(user.id, passwordHash)
+      user.passwordHash = passwordHash
+    }
+    return user
+  }
+
+  function checkNewPassword(password: string, username: string): void {
+    if (password.length < config.password.minLength) {
+      throw new BastionError('bad_request', `The password must have at least ${config.password.minLength} characters.`)
+    }
+    if (password.toLowerCase() === username) throw new BastionError('bad_request', 'The password must not be the username.')
+  }
+
+  async function createUser(rawUsername: string, password: string): Promise<UserRecord> {
+    const username = normalizeUsername(rawUsername)
+    if (!isValidUsername(username)) {
+      throw new BastionError('bad_request', 'The username must be 3 to 64 characters: letters, digits, ".", "_" or "-", starting with a letter or digit.')
+    }
+    checkNewPassword(password, username)
+    if (password.length > config.password.maxLength) throw new BastionError('bad_request', `The password must have at most ${config.password.maxLength} characters.`)
+    const user: UserRecord = { id: crypto.randomUUID(), username, passwordHash: await hasher.hash(password), createdAt: now() }
+    try {
+      await store.createUser(user)
+    } catch (e) {
+      if (e instanceof StoreConflictError) throw new BastionError('bad_request', 'That username is not available.')
+      throw e
+    }
+    return user
+  }
+
+  /** Bindings a login or register CSRF token may have: the pre-session, or the session the browser is in. */
+  async function preSessionBindings(info: RequestInfo): Promise<CsrfBinding[]> {
+    const bindings: CsrfBinding[] = [{ kind: 'pre' }]
+    const token = singleCookie(info, cookies.access.name)
+    if (token) {
+      const claims = await access.verify(token).catch(() => null)
+      if (claims) bindings.push({ kind: 'session', sessionId: claims.sid })
+    }
+    return bindings
+  }
+
+  function refuseBrowsers(request: Request): void {
+    if (config.bearerRefusesBrowsers && request.headers.has('sec-fetch-site')) {
+      throw new BastionError('forbidden_origin', `Bearer tokens are for native clients; a browser signs in with POST ${base}/login and keeps its tokens in HttpOnly cookies.`)
+    }
+  }
+
+  // ---- routes --------------------------------------------------------------
+
+  type Route = (request: Request, info: RequestInfo, param?: string) => Promise<Response>
+
+  const routes: Record<string, Route> = {
+    [`GET ${base}/csrf`]: async (request, info) => {
+      // Signed in: hand out (masked) the session's token. Otherwise start a pre-session.
+      let identity: Identity | null = null
+      try {
+        identity = await authenticate(request, info)
+      } catch {
+        identity = null
+      }
+      const current = singleCookie(info, cookies.csrf.name)
+      if (identity?.via === 'cookie' && current && verifyCsrfToken(csrfKey, current, { kind: 'session', sessionId: identity.sessionId })) {
+        return json({ csrfToken: maskToken(current) })
+      }
+      if (identity?.via === 'cookie') {
+        const token = mintCsrfToken(csrfKey, { kind: 'session', sessionId: identity.sessionId })
+        const res = json({ csrfToken: maskToken(token) })
+        setCsrf(res.headers, token, config.refreshTtl)
+        return res
+      }
+      if (current && verifyCsrfToken(csrfKey, current, { kind: 'pre' })) return json({ csrfToken: maskToken(current) })
+      const token = mintCsrfToken(csrfKey, { kind: 'pre' })
+      const res = json({ csrfToken: maskToken(token) })
+      setCsrf(res.headers, token, 60 * 60 * 2)
+      return res
+    },
+
+    [`POST ${base}/register`]: async (request, info) => {
+      checkOrigin(request, info, config)
+      checkCsrf(request, info, await preSessionBindings(info))
+      await limiter.consume(`register:ip:${info.clientIp}`, config.rateLimit.registerPerAddress)
+      const body = await readJsonObject(request, config.maxBodyBytes)
+      const username = stringField(body, 'username', { max: 256 })
+      const password = stringField(body, 'password', { max: config.password.maxLength + 1 })
+      const user = await createUser(username, password)
+      config.log({ level: 'info', event: 'user_registered', user: user.id })
+      return json({ user: publicUser(user) }, 201)
+    },
+
+    [`POST ${base}/login`]: async (request, info) => {
+      checkOrigin(request, info, config)
+      const bindings = await preSessionBindings(info)
+      checkCsrf(request, info, bindings)
+      const body = await readJsonObject(request, config.maxBodyBytes)
+      const { username, password } = readCredentials(body)
+      const user = await checkCredentials(username, password, info)
+      // Never carry a session across a login: the one this browser had (if any) ends here.
+      const previous = bindings.find((b) => b.kind === 'session')
+      if (previous?.kind === 'session') {
+        await store.revokeSession(previous.sessionId, 'replaced_by_login', now())
+        await revoke([previous.sessionId])
+      }
+      const started = await startSession(user, 'cookie', info)
+      config.log({ level: 'info', event: 'login', user: user.id, session: started.session.id })
+      return browserSessionResponse(started, user)
+    },
+
+    [`POST ${base}/token`]: async (request, info) => {
+      refuseBrowsers(request)
+      const body = await readJsonObject(request, config.maxBodyBytes)
+      const { username, password } = readCredentials(body)
+      const user = await checkCredentials(username, password, info)
+      const started = await startSession(user, 'bearer', info)
+      return json({ accessToken: started.accessToken.token, refreshToken: started.refreshToken, tokenType: 'Bearer', expiresIn: config.accessTtl })
+    },
+
+    [`POST ${base}/refresh`]: async (request, info) => {
+      const isJson = /^application\/json/i.test(request.headers.get('content-type') ?? '')
+      const body = isJson ? await readJsonObject(request, config.maxBodyBytes) : {}
+      const bearerMode = body.refreshToken !== undefined
+      let presented: string | undefined
+      if (bearerMode) {
+        refuseBrowsers(request)
+        presented = stringField(body, 'refreshToken', { max: 256 })
+      } else {
+        checkOrigin(request, info, config)
+        presented = singleCookie(info, cookies.refresh.name)
+        if (!presented) return unauthenticatedClearing('No refresh token; sign in again.')
+      }
+      const sessionId = refreshTokenSession(presented)
+      if (!sessionId) return bearerMode ? errorResponse(new BastionError('unauthenticated', 'The refresh token is not valid.')) : unauthenticatedClearing('The refresh token is not valid.')
+      if (!bearerMode) checkCsrf(request, info, [{ kind: 'session', sessionId }])
+      const t = now()
+      const successor = successorOf(successorKey, presented, sessionId)
+      const outcome = await store.rotateRefresh({
+        presentedHash: hashRefreshToken(presented),
+        successorHash: hashRefreshToken(successor),
+        now: t,
+        graceMs: config.refreshGrace * 1000,
+        refreshExpiresAt: (s) => Math.min(s.expiresAt, t + config.refreshTtl * 1000),
+      })
+      const expectedKind: SessionKind = bearerMode ? 'bearer' : 'cookie'
+      if (outcome.kind === 'reused') {
+        await revoke([outcome.session.id])
+        config.log({ level: 'warn', event: 'refresh_token_reuse', session: outcome.session.id, user: outcome.session.userId, ip: info.clientIp })
+      }
+      if (outcome.kind === 'reused' || outcome.kind === 'invalid' || outcome.session.id !== sessionId || outcome.session.kind !== expectedKind) {
+        return bearerMode
+          ? errorResponse(new BastionError('unauthenticated', 'The refresh token is not valid; sign in again.'))
+          : unauthenticatedClearing('The session has ended; sign in again.')
+      }
+      const user = await store.findUserById(outcome.session.userId)
+      if (!user) return unauthenticatedClearing('The account no longer exists.')
+      const token = await access.sign({ userId: user.id, username: user.username, sessionId, clientId: CLIENT_ID[expectedKind] })
+      if (bearerMode) {
+        return json({ accessToken: token.token, refreshToken: successor, tokenType: 'Bearer', expiresIn: config.accessTtl })
+      }
+      const csrf = singleCookie(info, cookies.csrf.name)!
+      const res = json({ session: sessionView(outcome.session, token.expiresAt), csrfToken: maskToken(csrf) })
+      setAccess(res.headers, token.token)
+      setRefresh(res.headers, successor, outcome.session)
+      return res
+    },
+
+    [`POST ${base}/logout`]: async (request, info) => {
+      const bearer = request.headers.has('authorization')
+      if (bearer) {
+        const identity = await authenticate(request, info)
+        await store.revokeSession(identity.sessionId, 'logout', now())
+        await revoke([identity.sessionId])
+        return noContent()
+      }
+      checkOrigin(request, info, config)
+      const refresh = singleCookie(info, cookies.refresh.name)
+      let sessionId = refresh ? refreshTokenSession(refresh) : null
+      if (!sessionId) {
+        const token = singleCookie(info, cookies.access.name)
+        sessionId = token ? ((await access.verify(token).catch(() => null))?.sid ?? null) : null
+      }
+      checkCsrf(request, info, sessionId ? [{ kind: 'session', sessionId }] : [{ kind: 'pre' }])
+      if (sessionId) {
+        // The CSRF MAC proved the browser holds this session's token; the refresh cookie alone is not trusted blindly.
+        await store.revokeSession(sessionId, 'logout', now())
+        await revoke([sessionId])
+      }
+      const res = noContent()
+      clearAll(res.headers)
+      return res
+    },
+
+    [`GET ${base}/session`]: async (request, info) => {
+      const identity = await authenticate(request, info)
+      const [user, session] = await Promise.all([store.findUserById(identity.userId), store.findSession(identity.sessionId)])
+      if (!user || !session || session.revokedAt !== null) throw new BastionError('unauthenticated', 'The session has ended.')
+      return json({ user: publicUser(user), session: sessionView(session, identity.claims.exp * 1000) })
+    },
+
+    [`GET ${base}/sessions`]: async (request, info) => {
+      const identity = await authenticate(request, info)
+      const sessions = await store.listLiveSessions(identity.userId, now())
+      return json({
+        sessions: sessions.map((s) => ({ ...sessionView(s), userAgent: s.userAgent, kind: s.kind, current: s.id === identity.sessionId })),
+      })
+    },
+
+    [`DELETE ${base}/sessions/:id`]: async (request, info, id) => {
+      const { identity } = await mustGuard(request, info)
+      const target = id ? await store.findSession(id) : null
+      if (!target || target.userId !== identity.userId || target.revokedAt !== null) {
+        throw new BastionError('not_found', 'No such session.')
+      }
+      await store.revokeSession(target.id, 'revoked_by_user', now())
+      await revoke([target.id])
+      const res = noContent()
+      if (target.id === identity.sessionId && identity.via === 'cookie') clearAll(res.headers)
+      return res
+    },
+
+    [`POST ${base}/logout-all`]: async (request, info) => {
+      const { identity } = await mustGuard(request, info)
+      const ids = await store.revokeUserSessions(identity.userId, 'logout_all', now())
+      await revoke([...new Set([...ids, identity.sessionId])])
+      const res = noContent()
+      if (identity.via === 'cookie') clearAll(res.headers)
+      return res
+    },
+
+    [`POST ${base}/password`]: async (request, info) => {
+      const { identity } = await mustGuard(request, info)
+      const body = await readJsonObject(request, config.maxBodyBytes)
+      const currentPassword = stringField(body, 'currentPassword', { max: config.password.maxLength })
+      const newPassword = stringField(body, 'newPassword', { max: config.password.maxLength })
+      const user = await checkCredentials(identity.username, currentPassword, info)
+      checkNewPassword(newPassword, user.username)
+      await store.setPasswordHash(user.id, await hasher.hash(newPassword))
+      if (identity.via === 'bearer') {
+        const ids = await store.revokeUserSessions(user.id, 'password_changed', now(), identity.sessionId)
+        await revoke(ids)
+        return noContent()
+      }
+      // A browser gets a brand-new session: whatever an attacker held of the old one is worthless.
+      const ids = await store.revokeUserSessions(user.id, 'password_changed', now())
+      await revoke([...new Set([...ids, identity.sessionId])])
+      const started = await startSession(user, 'cookie', info)
+      const fresh = browserSessionResponse(started, user)
+      const res = noContent()
+      for (const c of fresh.headers.getSetCookie()) res.headers.append('Set-Cookie', c)
+      return res
+    },
+
+    [`GET /.well-known/jwks.json`]: async () =>
+      new Response(JSON.stringify(keyring.jwks()), {
+        headers: { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=300' },
+      }),
+  }
+
+  async function mustGuard(request: Request, info: RequestInfo): Promise<{ identity: Identity }> {
+    if (!request.headers.has('authorization')) checkOrigin(request, info, config)
+    const identity = await authenticate(request, info)
+    if (identity.via === 'cookie') checkCsrf(request, info, [{ kind: 'session', sessionId: identity.sessionId }])
+    return { identity }
+  }
+
+  const knownPaths = new Set(Object.keys(routes).map((k) => k.split(' ')[1]!))
+
+  function match(method: string, path: string): { route: Route; param?: string } | 'wrong-method' | null {
+    const exact = routes[`${method} ${path}`]
+    if (exact) return { route: exact }
+    const prefix = `${base}/sessions/`
+    if (path.startsWith(prefix) && path.length > prefix.length && !path.slice(prefix.length).includes('/')) {
+      const route = routes[`${method} ${prefix}:id`]
+      let param: string
+      try {
+        param = decodeURIComponent(path.slice(prefix.length))
+      } catch {
+        return null
+      }
+      return route ? { route, param } : 'wrong-method'
+    }
+    return knownPaths.has(path) ? 'wrong-method' : null
+  }
+
+  function toResponse(e: unknown): Response {
+    if (e instanceof BastionError) return errorResponse(e)
+    if (e instanceof StoreUnavailableError) {
+      return errorResponse(new BastionError('unavailable', 'The session store is unavailable; try again shortly.', { retryAfter: 5 }))
+    }
+    config.log({ level: 'error', event: 'unexpected_error', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) })
+    // Fail closed without leaking internals.
+    return errorResponse(new BastionError('unavailable', 'The request could not be completed; try again.', { retryAfter: 1 }))
+  }
+
+  function decorate(request: Request, response: Response): Response {
+    if (config.allowedOrigins.size > 0) response.headers.append('Vary', 'Origin')
+    const cors = corsHeaders(request, config)
+    if (cors) for (const [k, v] of Object.entries(cors)) response.headers.set(k, v)
+    return response
+  }
+
+  async function handle(request: Request, ctx: RequestContext = {}): Promise<Response | null> {
+    const pre = preflight(request, config)
+    if (pre) return pre
+    let path: string
+    try {
+      path = new URL(request.url).pathname
+    } catch {
+      return errorResponse(new BastionError('bad_request', 'Malformed request URL.'))
+    }
+    if (!path.startsWith(`${base}/`) && path !== '/.well-known/jwks.json') return null
+    const method = request.method === 'HEAD' ? 'GET' : request.method
+    const found = match(method, path)
+    if (found === null) return decorate(request, errorResponse(new BastionError('not_found', `No route ${method} ${path.slice(0, 200)}.`)))
+    if (found === 'wrong-method') return decorate(request, errorResponse(new BastionError('not_found', `${path.slice(0, 200)} does not answer ${method}.`)))
+    try {
+      const info = requestInfo(request, ctx, config)
+      return decorate(request, await withStoreErrors(() => found.route(request, info, found.param)))
+    } catch (e) {
+      return decorate(request, toResponse(e))
+    }
+  }
+
+  return {
+    config,
+    handle,
+    guard,
+    decorate,
+    rotateKeys: () => keyring.rotate(),
+    async createUser(username, password) {
+      return publicUser(await createUser(username, password))
+    },
+    async findUser(username) {
+      const u = await store.findUserByUsername(normalizeUsername(username))
+      return u ? publicUser(u) : null
+    },
+    async close() {
+      await revoked.stop()
+    },
+  }
+}

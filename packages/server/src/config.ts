@@ -1,0 +1,277 @@
+import { ConfigError } from './errors.ts'
+import type { RateLimitStore, RevocationBus, Store } from './store.ts'
+
+export type SameSite = 'Strict' | 'Lax' | 'None'
+
+export interface CookieOptions {
+  /** Cookie name. A `__Host-` name requires `Secure`, `Path=/` and no `Domain`. */
+  name: string
+  sameSite: SameSite
+  path: string
+  /** Only for non-`__Host-` cookies; leave unset to keep the cookie host-only. */
+  domain?: string
+}
+
+export interface RateLimitRule {
+  /** Attempts allowed in one window. */
+  max: number
+  windowSeconds: number
+}
+
+export interface BastionOptions {
+  store: Store
+  /** Where rate-limit counters live; defaults to the store's own (shared by instances on the same store). */
+  rateLimits?: RateLimitStore
+  /** Carries revocations to other instances; defaults to this process only. */
+  revocationBus?: RevocationBus
+  /**
+   * Server secret (≥ 32 characters) from which the CSRF, refresh and key-wrap
+   * keys are derived. Required when `production` is true.
+   */
+  secret: string
+  /** Refuses generated secrets and plain-HTTP public origins other than localhost. Default: `NODE_ENV === 'production'`. */
+  production?: boolean
+  /**
+   * The origin browsers use to reach this server, e.g. `https://app.example.com`.
+   * Default: taken from each request (Host header, or X-Forwarded-* when `trustProxy`).
+   */
+  publicOrigin?: string
+  /** SPA origins allowed to call with credentials (CORS). Never reflected: only these. Default: none. */
+  allowedOrigins?: string[]
+  /** Trust `X-Forwarded-Proto`, `-Host` and `-For` from one proxy in front. Default: false. */
+  trustProxy?: boolean
+  /** Access-token lifetime in seconds. Default: 300. */
+  accessTtl?: number
+  /** Refresh-token lifetime in seconds (idle timeout: unused this long, the session ends). Default: 1209600 (14 days). */
+  refreshTtl?: number
+  /** Absolute session lifetime in seconds, whatever its activity. Default: 2592000 (30 days). */
+  sessionMaxAge?: number
+  /** Seconds during which the previous refresh token still yields the same successor. Default: 10. */
+  refreshGrace?: number
+  /** JWT `iss`. Default: `publicOrigin`, else `'bastion'`. */
+  issuer?: string
+  /** JWT `aud`. Default: the issuer. */
+  audience?: string
+  /** Signing algorithm for new keys: `'EdDSA'` (Ed25519) or `'ES256'`. Default: `'EdDSA'`. */
+  algorithm?: 'EdDSA' | 'ES256'
+  /** Path prefix of the auth endpoints. Default: `/auth`. */
+  basePath?: string
+  cookies?: {
+    access?: Partial<CookieOptions>
+    refresh?: Partial<CookieOptions>
+    csrf?: Partial<CookieOptions>
+  }
+  /** Header carrying the CSRF token. Default: `X-CSRF-Token`. */
+  csrfHeader?: string
+  /** Largest accepted JSON body, in bytes. Default: 16384. */
+  maxBodyBytes?: number
+  password?: {
+    minLength?: number
+    maxLength?: number
+  }
+  rateLimit?: {
+    /** Failed logins per account. Default: 10 per 15 minutes. */
+    loginPerAccount?: RateLimitRule
+    /** Login attempts per client address. Default: 100 per 15 minutes. */
+    loginPerAddress?: RateLimitRule
+    /** Registrations per client address. Default: 20 per hour. */
+    registerPerAddress?: RateLimitRule
+  }
+  /** `POST /auth/token` refuses requests that carry `Sec-Fetch-*` (browsers use cookies). Default: true. */
+  bearerRefusesBrowsers?: boolean
+  /** Clock, for tests. */
+  now?: () => number
+  /** Structured log sink for security events (never receives tokens). */
+  log?: (event: LogEvent) => void
+}
+
+export interface LogEvent {
+  level: 'info' | 'warn' | 'error'
+  event: string
+  [key: string]: unknown
+}
+
+export interface ResolvedCookies {
+  access: CookieOptions
+  refresh: CookieOptions
+  csrf: CookieOptions
+}
+
+export interface ResolvedConfig {
+  store: Store
+  rateLimits: RateLimitStore | undefined
+  revocationBus: RevocationBus | undefined
+  secret: string
+  production: boolean
+  publicOrigin: string | undefined
+  allowedOrigins: ReadonlySet<string>
+  trustProxy: boolean
+  accessTtl: number
+  refreshTtl: number
+  sessionMaxAge: number
+  refreshGrace: number
+  issuer: string
+  audience: string
+  algorithm: 'EdDSA' | 'ES256'
+  basePath: string
+  cookies: ResolvedCookies
+  csrfHeader: string
+  maxBodyBytes: number
+  password: { minLength: number; maxLength: number }
+  rateLimit: { loginPerAccount: RateLimitRule; loginPerAddress: RateLimitRule; registerPerAddress: RateLimitRule }
+  bearerRefusesBrowsers: boolean
+  now: () => number
+  log: (event: LogEvent) => void
+}
+
+const DEFAULT_COOKIES: ResolvedCookies = {
+  access: { name: '__Host-access', sameSite: 'Lax', path: '/' },
+  refresh: { name: '__Secure-refresh', sameSite: 'Strict', path: '/auth' },
+  csrf: { name: '__Host-csrf', sameSite: 'Lax', path: '/' },
+}
+
+/** Parses an origin strictly: scheme, host and optional port, nothing else. */
+export function parseOrigin(value: string): URL | null {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return null
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null
+  if (url.origin !== value.replace(/\/$/, '')) return null
+  return url
+}
+
+export const isLoopbackHost = (hostname: string): boolean =>
+  hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '127.0.0.1' || hostname === '[::1]'
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number of seconds, got ${value}.`)
+  return value
+}
+
+function resolveCookie(kind: keyof ResolvedCookies, given: Partial<CookieOptions> | undefined, basePath: string): CookieOptions {
+  const base = DEFAULT_COOKIES[kind]
+  const cookie: CookieOptions = {
+    ...base,
+    ...(kind === 'refresh' ? { path: basePath } : {}),
+    ...given,
+  }
+  const where = `cookies.${kind} (${cookie.name})`
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookie.name)) {
+    throw new ConfigError(`${where}: the name is not a valid cookie name.`)
+  }
+  if (cookie.name.startsWith('__Host-')) {
+    if (cookie.domain !== undefined) {
+      throw new ConfigError(`${where}: a __Host- cookie cannot have a Domain (browsers reject it). Remove the domain, or rename the cookie to __Secure-…`)
+    }
+    if (cookie.path !== '/') {
+      throw new ConfigError(`${where}: a __Host- cookie must have Path=/ (browsers reject it otherwise). Set path '/' or rename the cookie.`)
+    }
+  }
+  if (!['Strict', 'Lax', 'None'].includes(cookie.sameSite)) {
+    throw new ConfigError(`${where}: sameSite must be 'Strict', 'Lax' or 'None'.`)
+  }
+  if (!cookie.path.startsWith('/')) throw new ConfigError(`${where}: path must start with '/'.`)
+  return cookie
+}
+
+/**
+ * Validates options once, at start. Anything a browser would silently reject,
+ * or that would open a hole, throws a ConfigError that says what to do.
+ */
+export function resolveConfig(options: BastionOptions): ResolvedConfig {
+  if (!options.store) throw new ConfigError('store is required, e.g. sqliteStore({ file: "./data/bastion.sqlite" }).')
+  const production = options.production ?? process.env.NODE_ENV === 'production'
+  if (typeof options.secret !== 'string' || options.secret.length < 32) {
+    throw new ConfigError(
+      'secret must be at least 32 characters (set BASTION_SECRET, e.g. `openssl rand -base64 48`). It keys CSRF tokens, refresh-token successors and the encryption of signing keys at rest.',
+    )
+  }
+  let publicOrigin: string | undefined
+  if (options.publicOrigin !== undefined && options.publicOrigin !== '') {
+    const url = parseOrigin(options.publicOrigin)
+    if (!url) {
+      throw new ConfigError(`publicOrigin "${options.publicOrigin}" is not an origin (scheme://host[:port], no path), e.g. https://app.example.com.`)
+    }
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+      throw new ConfigError(
+        `publicOrigin "${options.publicOrigin}" is plain HTTP on a host that is not localhost: browsers drop Secure and __Host- cookies there. Serve it over HTTPS (a TLS proxy in front, with BASTION_PUBLIC_ORIGIN=https://… and BASTION_TRUST_PROXY=1).`,
+      )
+    }
+    publicOrigin = url.origin
+  }
+  const allowedOrigins = new Set<string>()
+  for (const origin of options.allowedOrigins ?? []) {
+    const url = parseOrigin(origin.trim())
+    if (!url) {
+      throw new ConfigError(`allowedOrigins: "${origin}" is not an origin (scheme://host[:port], no path, no wildcard).`)
+    }
+    if (production && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+      throw new ConfigError(`allowedOrigins: "${origin}" is plain HTTP; in production only HTTPS origins can be trusted.`)
+    }
+    allowedOrigins.add(url.origin)
+  }
+  const basePath = (options.basePath ?? '/auth').replace(/\/$/, '')
+  if (!basePath.startsWith('/')) throw new ConfigError('basePath must start with "/".')
+  const cookies: ResolvedCookies = {
+    access: resolveCookie('access', options.cookies?.access, basePath),
+    refresh: resolveCookie('refresh', options.cookies?.refresh, basePath),
+    csrf: resolveCookie('csrf', options.cookies?.csrf, basePath),
+  }
+  const names = new Set([cookies.access.name, cookies.refresh.name, cookies.csrf.name])
+  if (names.size !== 3) throw new ConfigError('cookies: the access, refresh and csrf cookies need three different names.')
+  if (cookies.refresh.sameSite === 'None' || cookies.access.sameSite === 'None') {
+    // Secure is always set, so None is legal, but it re-opens cross-site sends that only the CSRF token then stops.
+    if (production) throw new ConfigError('cookies: SameSite=None on an authenticating cookie is refused in production; use Lax or Strict.')
+  }
+  const accessTtl = positive('accessTtl', options.accessTtl ?? 300)
+  const refreshTtl = positive('refreshTtl', options.refreshTtl ?? 1_209_600)
+  const sessionMaxAge = positive('sessionMaxAge', options.sessionMaxAge ?? 2_592_000)
+  const refreshGrace = options.refreshGrace ?? 10
+  if (!Number.isFinite(refreshGrace) || refreshGrace < 0 || refreshGrace > 300) {
+    throw new ConfigError('refreshGrace must be between 0 and 300 seconds.')
+  }
+  if (accessTtl > refreshTtl) throw new ConfigError('accessTtl must not exceed refreshTtl.')
+  const algorithm = options.algorithm ?? 'EdDSA'
+  if (algorithm !== 'EdDSA' && algorithm !== 'ES256') throw new ConfigError(`algorithm must be 'EdDSA' or 'ES256', got ${String(algorithm)}.`)
+  const csrfHeader = options.csrfHeader ?? 'X-CSRF-Token'
+  if (!/^[A-Za-z0-9-]+$/.test(csrfHeader)) throw new ConfigError('csrfHeader must be a header name.')
+  const minLength = options.password?.minLength ?? 10
+  const maxLength = options.password?.maxLength ?? 256
+  if (minLength < 8 || maxLength < minLength || maxLength > 4096) {
+    throw new ConfigError('password: minLength must be at least 8 and maxLength between minLength and 4096.')
+  }
+  const issuer = options.issuer ?? publicOrigin ?? 'bastion'
+  return {
+    store: options.store,
+    rateLimits: options.rateLimits,
+    revocationBus: options.revocationBus,
+    secret: options.secret,
+    production,
+    publicOrigin,
+    allowedOrigins,
+    trustProxy: options.trustProxy ?? false,
+    accessTtl,
+    refreshTtl,
+    sessionMaxAge,
+    refreshGrace,
+    issuer,
+    audience: options.audience ?? issuer,
+    algorithm,
+    basePath,
+    cookies,
+    csrfHeader,
+    maxBodyBytes: options.maxBodyBytes ?? 16_384,
+    password: { minLength, maxLength },
+    rateLimit: {
+      loginPerAccount: options.rateLimit?.loginPerAccount ?? { max: 10, windowSeconds: 900 },
+      loginPerAddress: options.rateLimit?.loginPerAddress ?? { max: 100, windowSeconds: 900 },
+      registerPerAddress: options.rateLimit?.registerPerAddress ?? { max: 20, windowSeconds: 3600 },
+    },
+    bearerRefusesBrowsers: options.bearerRefusesBrowsers ?? true,
+    now: options.now ?? Date.now,
+    log: options.log ?? (() => {}),
+  }
+}

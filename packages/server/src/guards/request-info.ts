@@ -1,0 +1,68 @@
+import type { ResolvedConfig } from '../config.ts'
+import { BastionError } from '../errors.ts'
+import { MAX_COOKIE_HEADER, parseCookies } from '../http/cookies.ts'
+
+/** What an adapter knows that a web Request does not carry. */
+export interface RequestContext {
+  /** The peer's address as the socket saw it. */
+  remoteAddress?: string | null
+}
+
+export interface RequestInfo {
+  /** The origin this server is reached at, as the browser sees it. */
+  ownOrigin: string
+  clientIp: string
+  userAgent: string | null
+  cookies: Map<string, string[]>
+  unsafe: boolean
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+export const isUnsafeMethod = (method: string): boolean => !SAFE_METHODS.has(method.toUpperCase())
+
+function firstForwarded(value: string | null): string | undefined {
+  return value?.split(',')[0]?.trim() || undefined
+}
+
+export function requestInfo(request: Request, ctx: RequestContext, config: ResolvedConfig): RequestInfo {
+  const cookieHeader = request.headers.get('cookie')
+  if (cookieHeader && cookieHeader.length > MAX_COOKIE_HEADER) {
+    throw new BastionError('bad_request', `Cookie header larger than ${MAX_COOKIE_HEADER} bytes.`)
+  }
+  let ownOrigin = config.publicOrigin
+  let clientIp = ctx.remoteAddress ?? 'unknown'
+  if (config.trustProxy) {
+    if (!ownOrigin) {
+      const proto = firstForwarded(request.headers.get('x-forwarded-proto'))
+      const host = firstForwarded(request.headers.get('x-forwarded-host'))
+      if (proto && host && /^https?$/.test(proto)) ownOrigin = `${proto}://${host}`
+    }
+    // The last hop was added by our own proxy; anything to its left is the client's to forge.
+    const hops = request.headers.get('x-forwarded-for')?.split(',').map((h) => h.trim()).filter(Boolean)
+    const last = hops?.[hops.length - 1]
+    if (last) clientIp = last
+  }
+  if (!ownOrigin) ownOrigin = new URL(request.url).origin
+  const ua = request.headers.get('user-agent')
+  return {
+    ownOrigin,
+    clientIp,
+    userAgent: ua ? ua.slice(0, 512) : null,
+    cookies: parseCookies(cookieHeader),
+    unsafe: isUnsafeMethod(request.method),
+  }
+}
+
+/**
+ * The value of an auth cookie, or undefined. Two cookies of one name mean one
+ * was tossed in from a parent or sibling domain: refuse rather than guess.
+ */
+export function singleCookie(info: RequestInfo, name: string): string | undefined {
+  const values = info.cookies.get(name)
+  if (!values || values.length === 0) return undefined
+  if (values.length > 1) {
+    throw new BastionError('csrf_failed', `The request carries ${values.length} cookies named ${name}; refusing an ambiguous (possibly tossed) cookie.`)
+  }
+  const v = values[0]!
+  return v.length > 0 && v.length <= 4096 ? v : undefined
+}

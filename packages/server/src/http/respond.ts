@@ -1,0 +1,32 @@
+import { BastionError, type ErrorCode } from '../errors.ts'
+
+/** Answers that carry identity or tokens must never be cached by a browser or proxy. */
+const BASE_HEADERS: Record<string, string> = {
+  'Content-Type': 'application/json; charset=utf-8',
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+}
+
+export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
+  const h = new Headers(BASE_HEADERS)
+  if (headers) new Headers(headers).forEach((v, k) => h.append(k, v))
+  return new Response(JSON.stringify(body), { status, headers: h })
+}
+
+export function noContent(headers?: HeadersInit): Response {
+  const h = new Headers({ 'Cache-Control': 'no-store' })
+  if (headers) new Headers(headers).forEach((v, k) => h.append(k, v))
+  return new Response(null, { status: 204, headers: h })
+}
+
+export function errorResponse(error: BastionError): Response {
+  const headers = new Headers(BASE_HEADERS)
+  if (error.retryAfter !== undefined) headers.set('Retry-After', String(Math.max(1, Math.ceil(error.retryAfter))))
+  for (const [k, v] of Object.entries(error.headers ?? {})) headers.set(k, v)
+  return new Response(JSON.stringify({ error: { code: error.code, message: error.message } }), {
+    status: error.status,
+    headers,
+  })
+}
+
+export const fail = (code: ErrorCode, message: string): Response => errorResponse(new BastionError(code, message))

@@ -1,0 +1,120 @@
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
+import { randomToken } from '../crypto/encoding.ts'
+import { open, seal } from '../crypto/secret.ts'
+import type { KeyRecord, Store } from '../store.ts'
+
+export type SigningAlgorithm = 'EdDSA' | 'ES256'
+export const ALLOWED_ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256']
+
+interface LoadedKey {
+  record: KeyRecord
+  publicKey: CryptoKey
+  publicJwk: JWK
+  privateKey: CryptoKey | null
+}
+
+/**
+ * Signing keys, persisted in the store with their private half sealed
+ * (AES-256-GCM) under a key derived from the server secret.
+ *
+ * Rotation never logs anyone out: the new key signs from now on, the retired
+ * one keeps verifying (and stays in the JWKS) until its last token expires.
+ */
+export class Keyring {
+  private keys = new Map<string, LoadedKey>()
+  private signing: LoadedKey | null = null
+  private lastReload = 0
+
+  constructor(
+    private readonly store: Store,
+    private readonly wrapKey: Buffer,
+    private readonly algorithm: SigningAlgorithm,
+    /** Seconds a retired key must keep verifying: the access-token lifetime plus clock leeway. */
+    private readonly verifyWindow: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** Loads the keys, creating the first one when the store has none. */
+  async init(): Promise<void> {
+    await this.reload()
+    if (!this.signing) await this.rotate()
+  }
+
+  async reload(): Promise<void> {
+    this.lastReload = this.now()
+    const records = await this.store.listKeys()
+    const next = new Map<string, LoadedKey>()
+    for (const record of records) {
+      if (!ALLOWED_ALGORITHMS.includes(record.alg as SigningAlgorithm)) continue
+      const known = this.keys.get(record.kid)
+      if (known && known.record.retiredAt === record.retiredAt) {
+        next.set(record.kid, known)
+        continue
+      }
+      const publicJwk = JSON.parse(record.publicJwk) as JWK
+      const publicKey = (await importJWK(publicJwk, record.alg)) as CryptoKey
+      let privateKey: CryptoKey | null = null
+      if (record.retiredAt === null) {
+        const jwk = JSON.parse(open(this.wrapKey, record.sealedPrivateJwk, `key:${record.kid}`)) as JWK
+        privateKey = (await importJWK(jwk, record.alg)) as CryptoKey
+      }
+      next.set(record.kid, { record, publicKey, publicJwk, privateKey })
+    }
+    this.keys = next
+    // The newest active key signs; instances that raced to create a first key agree on it.
+    this.signing =
+      [...next.values()]
+        .filter((k) => k.privateKey && k.record.retiredAt === null)
+        .sort((a, b) => b.record.createdAt - a.record.createdAt || (a.record.kid < b.record.kid ? 1 : -1))[0] ?? null
+  }
+
+  /** Reloads at most once per `minIntervalMs`, for tokens signed by a key another instance just made. */
+  async reloadIfStale(minIntervalMs = 5_000): Promise<boolean> {
+    if (this.now() - this.lastReload < minIntervalMs) return false
+    await this.reload()
+    return true
+  }
+
+  /** Makes a new signing key and retires the current one. */
+  async rotate(): Promise<string> {
+    const { publicKey, privateKey } = await generateKeyPair(this.algorithm, { extractable: true })
+    const kid = randomToken(12)
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: this.algorithm, use: 'sig' }
+    const privateJwk = await exportJWK(privateKey)
+    const now = this.now()
+    const previous = this.signing
+    await this.store.insertKey({
+      kid,
+      alg: this.algorithm,
+      publicJwk: JSON.stringify(publicJwk),
+      sealedPrivateJwk: seal(this.wrapKey, JSON.stringify(privateJwk), `key:${kid}`),
+      createdAt: now,
+      retiredAt: null,
+    })
+    if (previous) await this.store.retireKey(previous.record.kid, now)
+    await this.reload()
+    return kid
+  }
+
+  signingKey(): { kid: string; alg: SigningAlgorithm; key: CryptoKey } {
+    const k = this.signing
+    if (!k || !k.privateKey) throw new Error('keyring is not initialised')
+    return { kid: k.record.kid, alg: k.record.alg as SigningAlgorithm, key: k.privateKey }
+  }
+
+  private usable(k: LoadedKey): boolean {
+    return k.record.retiredAt === null || this.now() < k.record.retiredAt + this.verifyWindow * 1000
+  }
+
+  verificationKey(kid: string | undefined, alg: string | undefined): CryptoKey | null {
+    if (!kid) return null
+    const k = this.keys.get(kid)
+    if (!k || k.record.alg !== alg || !this.usable(k)) return null
+    return k.publicKey
+  }
+
+  /** The public keys that may still verify a live token. */
+  jwks(): { keys: JWK[] } {
+    return { keys: [...this.keys.values()].filter((k) => this.usable(k)).map((k) => k.publicJwk) }
+  }
+}

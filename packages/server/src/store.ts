@@ -1,0 +1,126 @@
+/**
+ * The whole storage contract. Every rule (lifetimes, grace, who may do what)
+ * lives in the core; a store only keeps records and performs the one
+ * compound operation that must be atomic: the refresh rotation.
+ * All times are milliseconds since the epoch.
+ */
+export interface UserRecord {
+  id: string
+  username: string
+  passwordHash: string
+  createdAt: number
+}
+
+export type SessionKind = 'cookie' | 'bearer'
+
+export interface SessionRecord {
+  id: string
+  userId: string
+  kind: SessionKind
+  createdAt: number
+  lastUsedAt: number
+  /** Absolute end of the session, whatever its activity. */
+  expiresAt: number
+  /** End of the current refresh token's life (idle timeout); moves on each rotation. */
+  refreshExpiresAt: number
+  userAgent: string | null
+  ip: string | null
+  revokedAt: number | null
+  revokedReason: string | null
+  /** Generation of the current refresh token (0 for the first). */
+  generation: number
+}
+
+export interface NewSession {
+  id: string
+  userId: string
+  kind: SessionKind
+  now: number
+  expiresAt: number
+  refreshExpiresAt: number
+  userAgent: string | null
+  ip: string | null
+  /** SHA-256 of the first refresh token; the raw token is never stored. */
+  refreshHash: string
+}
+
+export interface RotateRefreshInput {
+  presentedHash: string
+  /** Hash of the successor, computed by the core before the call. */
+  successorHash: string
+  now: number
+  /** How long after a rotation the immediately previous token still yields the same successor. */
+  graceMs: number
+  /** New idle deadline, capped by the core at the session's absolute end. */
+  refreshExpiresAt: (session: SessionRecord) => number
+}
+
+export type RotationOutcome =
+  /** The presented token was current: the successor is now current. */
+  | { kind: 'rotated'; session: SessionRecord }
+  /** The presented token was rotated less than `graceMs` ago: its successor is still current. */
+  | { kind: 'grace'; session: SessionRecord }
+  /** The presented token was rotated before and is replayed: the session is now revoked. */
+  | { kind: 'reused'; session: SessionRecord }
+  /** Unknown token, or its session is revoked or expired. */
+  | { kind: 'invalid'; session: SessionRecord | null }
+
+export interface KeyRecord {
+  kid: string
+  alg: string
+  publicJwk: string
+  /** The private JWK, sealed with a key derived from the configured secret. */
+  sealedPrivateJwk: string
+  createdAt: number
+  /** When it stopped signing; it keeps verifying until its last token expires. */
+  retiredAt: number | null
+}
+
+export interface Store {
+  /** Applies pending migrations. Safe to call from many instances at once. */
+  migrate(): Promise<void>
+
+  createUser(user: UserRecord): Promise<void>
+  findUserByUsername(username: string): Promise<UserRecord | null>
+  findUserById(id: string): Promise<UserRecord | null>
+  setPasswordHash(userId: string, passwordHash: string): Promise<void>
+
+  createSession(session: NewSession): Promise<SessionRecord>
+  findSession(id: string): Promise<SessionRecord | null>
+  /** Sessions not revoked whose absolute and idle ends are after `now`. */
+  listLiveSessions(userId: string, now: number): Promise<SessionRecord[]>
+  /** Atomic: one transaction or one compare-and-set. */
+  rotateRefresh(input: RotateRefreshInput): Promise<RotationOutcome>
+  /** Returns false if it was already revoked or does not exist. */
+  revokeSession(id: string, reason: string, now: number): Promise<boolean>
+  /** Revokes every live session of the user but `exceptId`; returns the ids revoked. */
+  revokeUserSessions(userId: string, reason: string, now: number, exceptId?: string): Promise<string[]>
+  /** Ids of sessions revoked at or after `since`, to seed an instance's revocation list. */
+  revokedSince(since: number): Promise<string[]>
+
+  listKeys(): Promise<KeyRecord[]>
+  insertKey(key: KeyRecord): Promise<void>
+  retireKey(kid: string, at: number): Promise<void>
+
+  close(): Promise<void>
+}
+
+/** Fixed-window counters; a store shared by every instance makes limits hold across them. */
+export interface RateLimitStore {
+  /** Counts one hit on `key` in the window containing `now`; returns the count so far and when the window ends. */
+  hit(key: string, windowMs: number, now: number): Promise<{ count: number; resetAt: number }>
+  /** Current count without counting. */
+  peek(key: string, windowMs: number, now: number): Promise<{ count: number; resetAt: number }>
+  reset(key: string): Promise<void>
+}
+
+/**
+ * Carries revocations to every instance so that access tokens of a revoked
+ * session stop working everywhere without a store read per request.
+ */
+export interface RevocationBus {
+  publish(sessionIds: string[]): Promise<void>
+  /** Returns a function that stops the subscription. */
+  subscribe(listener: (sessionIds: string[]) => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}

@@ -1,0 +1,358 @@
+/**
+ * The behaviour every `Store` must show, as one vitest suite that each store
+ * runs against itself.
+ *
+ * @example
+ * ```ts
+ * describeStoreConformance('sqlite', async () => sqliteStore({ file: tmpFile() }))
+ * ```
+ */
+import { randomUUID } from 'node:crypto'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { StoreConflictError } from '../errors.ts'
+import type { NewSession, RateLimitStore, RotateRefreshInput, SessionRecord, Store } from '../store.ts'
+
+type TestStore = Store & { rateLimits: RateLimitStore }
+
+const MIN = 60_000
+const HOUR = 60 * MIN
+const T0 = 1_700_000_000_000
+
+const uid = (prefix: string) => `${prefix}_${randomUUID()}`
+
+export function describeStoreConformance(name: string, makeStore: () => Promise<TestStore>): void {
+  describe(`store conformance: ${name}`, () => {
+    let store: TestStore
+
+    beforeEach(async () => {
+      store = await makeStore()
+      await store.migrate()
+    })
+    afterEach(async () => {
+      await store.close()
+    })
+
+    const newUser = async (username = uid('user')) => {
+      const user = { id: uid('u'), username, passwordHash: '$argon2id$hash', createdAt: T0 }
+      await store.createUser(user)
+      return user
+    }
+
+    const newSession = async (userId: string, over: Partial<NewSession> = {}) => {
+      const input: NewSession = {
+        id: uid('s'),
+        userId,
+        kind: 'cookie',
+        now: T0,
+        expiresAt: T0 + 24 * HOUR,
+        refreshExpiresAt: T0 + HOUR,
+        userAgent: 'vitest',
+        ip: '127.0.0.1',
+        refreshHash: uid('rt'),
+        ...over,
+      }
+      const session = await store.createSession(input)
+      return { input, session }
+    }
+
+    const rotate = (presentedHash: string, now: number, over: Partial<RotateRefreshInput> = {}) =>
+      store.rotateRefresh({
+        presentedHash,
+        successorHash: uid('rt'),
+        now,
+        graceMs: 30_000,
+        refreshExpiresAt: (s: SessionRecord) => Math.min(now + HOUR, s.expiresAt),
+        ...over,
+      })
+
+    describe('users', () => {
+      it('creates and finds a user by username and by id', async () => {
+        const user = await newUser()
+        expect(await store.findUserByUsername(user.username)).toEqual(user)
+        expect(await store.findUserById(user.id)).toEqual(user)
+        expect(await store.findUserByUsername(uid('nobody'))).toBeNull()
+        expect(await store.findUserById(uid('nobody'))).toBeNull()
+      })
+
+      it('refuses a duplicate username with StoreConflictError', async () => {
+        const user = await newUser()
+        await expect(
+          store.createUser({ id: uid('u'), username: user.username, passwordHash: 'x', createdAt: T0 }),
+        ).rejects.toBeInstanceOf(StoreConflictError)
+      })
+
+      it('stores usernames as given', async () => {
+        const username = `Mixed.Case_${randomUUID()}`
+        await newUser(username)
+        expect((await store.findUserByUsername(username))?.username).toBe(username)
+      })
+
+      it('sets a password hash', async () => {
+        const user = await newUser()
+        await store.setPasswordHash(user.id, 'new-hash')
+        expect((await store.findUserById(user.id))?.passwordHash).toBe('new-hash')
+      })
+    })
+
+    describe('sessions', () => {
+      it('creates a session at generation 0 and finds it', async () => {
+        const user = await newUser()
+        const { input, session } = await newSession(user.id, { kind: 'bearer', userAgent: null, ip: null })
+        const expected: SessionRecord = {
+          id: input.id,
+          userId: user.id,
+          kind: 'bearer',
+          createdAt: T0,
+          lastUsedAt: T0,
+          expiresAt: input.expiresAt,
+          refreshExpiresAt: input.refreshExpiresAt,
+          userAgent: null,
+          ip: null,
+          revokedAt: null,
+          revokedReason: null,
+          generation: 0,
+        }
+        expect(session).toEqual(expected)
+        expect(await store.findSession(input.id)).toEqual(expected)
+        expect(await store.findSession(uid('s'))).toBeNull()
+      })
+
+      it('lists live sessions, most recently used first', async () => {
+        const user = await newUser()
+        const a = await newSession(user.id)
+        const b = await newSession(user.id)
+        const revoked = await newSession(user.id)
+        const expired = await newSession(user.id, { expiresAt: T0 + MIN, refreshExpiresAt: T0 + MIN })
+        const idle = await newSession(user.id, { refreshExpiresAt: T0 + MIN })
+        await newSession((await newUser()).id)
+        await store.revokeSession(revoked.input.id, 'logout', T0 + 1)
+        // Using `a` later moves it to the front.
+        expect((await rotate(a.input.refreshHash, T0 + 2 * MIN)).kind).toBe('rotated')
+        const live = await store.listLiveSessions(user.id, T0 + 2 * MIN)
+        expect(live.map((s) => s.id)).toEqual([a.input.id, b.input.id])
+        expect(live.map((s) => s.id)).not.toContain(expired.input.id)
+        expect(live.map((s) => s.id)).not.toContain(idle.input.id)
+      })
+
+      it('revokes a session once', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        expect(await store.revokeSession(input.id, 'logout', T0 + 5)).toBe(true)
+        expect(await store.revokeSession(input.id, 'again', T0 + 6)).toBe(false)
+        expect(await store.revokeSession(uid('s'), 'logout', T0 + 6)).toBe(false)
+        const s = await store.findSession(input.id)
+        expect(s?.revokedAt).toBe(T0 + 5)
+        expect(s?.revokedReason).toBe('logout')
+      })
+
+      it('revokes every live session of a user but one and returns their ids', async () => {
+        const user = await newUser()
+        const keep = await newSession(user.id)
+        const a = await newSession(user.id)
+        const b = await newSession(user.id)
+        const already = await newSession(user.id)
+        const expired = await newSession(user.id, { expiresAt: T0 + MIN, refreshExpiresAt: T0 + MIN })
+        const other = await newSession((await newUser()).id)
+        await store.revokeSession(already.input.id, 'logout', T0 + 1)
+        const now = T0 + 2 * MIN
+        const ids = await store.revokeUserSessions(user.id, 'password_changed', now, keep.input.id)
+        expect([...ids].sort()).toEqual([a.input.id, b.input.id].sort())
+        expect((await store.findSession(a.input.id))?.revokedReason).toBe('password_changed')
+        expect((await store.findSession(a.input.id))?.revokedAt).toBe(now)
+        expect((await store.findSession(keep.input.id))?.revokedAt).toBeNull()
+        expect((await store.findSession(already.input.id))?.revokedReason).toBe('logout')
+        expect((await store.findSession(expired.input.id))?.revokedAt).toBeNull()
+        expect((await store.findSession(other.input.id))?.revokedAt).toBeNull()
+        expect(await store.revokeUserSessions(user.id, 'x', now + 1)).toEqual([keep.input.id])
+      })
+
+      it('lists sessions revoked at or after a time', async () => {
+        const user = await newUser()
+        const base = T0 + 10 * HOUR + Math.floor(Math.random() * HOUR)
+        const early = await newSession(user.id)
+        const atSince = await newSession(user.id)
+        const late = await newSession(user.id)
+        await store.revokeSession(early.input.id, 'logout', base - 1)
+        await store.revokeSession(atSince.input.id, 'logout', base)
+        await store.revokeSession(late.input.id, 'logout', base + 100)
+        const ids = await store.revokedSince(base)
+        expect(ids).toContain(atSince.input.id)
+        expect(ids).toContain(late.input.id)
+        expect(ids).not.toContain(early.input.id)
+      })
+    })
+
+    describe('rotateRefresh', () => {
+      it('rotates the current token: the successor becomes current', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const successorHash = uid('rt')
+        const now = T0 + MIN
+        const out = await rotate(input.refreshHash, now, {
+          successorHash,
+          refreshExpiresAt: (s) => {
+            expect(s.generation).toBe(0)
+            return now + 2 * HOUR
+          },
+        })
+        expect(out.kind).toBe('rotated')
+        expect(out.session).toMatchObject({ id: input.id, generation: 1, lastUsedAt: now, refreshExpiresAt: now + 2 * HOUR })
+        expect(await store.findSession(input.id)).toEqual(out.session)
+        // The successor is current: it rotates in turn.
+        const next = await rotate(successorHash, now + 2 * MIN)
+        expect(next.kind).toBe('rotated')
+        expect(next.session?.generation).toBe(2)
+      })
+
+      it('answers grace for the previous token within the grace window, without rotating again', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const successorHash = uid('rt')
+        await rotate(input.refreshHash, T0 + MIN, { successorHash })
+        const out = await rotate(input.refreshHash, T0 + MIN + 30_000)
+        expect(out.kind).toBe('grace')
+        expect(out.session).toMatchObject({ id: input.id, generation: 1, revokedAt: null })
+        const stored = await store.findSession(input.id)
+        expect(stored?.generation).toBe(1)
+        expect(stored?.lastUsedAt).toBe(T0 + MIN + 30_000)
+        expect((await rotate(successorHash, T0 + 2 * MIN)).kind).toBe('rotated')
+      })
+
+      it('treats the previous token after the grace window as reuse and revokes the session', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const successorHash = uid('rt')
+        await rotate(input.refreshHash, T0 + MIN, { successorHash })
+        const now = T0 + MIN + 30_001
+        const out = await rotate(input.refreshHash, now)
+        expect(out.kind).toBe('reused')
+        expect(out.session).toMatchObject({ id: input.id, revokedAt: now, revokedReason: 'refresh_token_reuse' })
+        expect(await store.findSession(input.id)).toMatchObject({ revokedAt: now, revokedReason: 'refresh_token_reuse' })
+        // Even the current token is dead now.
+        const after = await rotate(successorHash, now + 1)
+        expect(after.kind).toBe('invalid')
+        expect(after.session?.id).toBe(input.id)
+      })
+
+      it('treats an older-generation token as reuse, even within the grace window', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const h1 = uid('rt')
+        const h2 = uid('rt')
+        await rotate(input.refreshHash, T0 + MIN, { successorHash: h1 })
+        await rotate(h1, T0 + MIN + 1, { successorHash: h2 })
+        const out = await rotate(input.refreshHash, T0 + MIN + 2)
+        expect(out.kind).toBe('reused')
+        expect((await store.findSession(input.id))?.revokedReason).toBe('refresh_token_reuse')
+      })
+
+      it('answers invalid for an unknown token', async () => {
+        expect(await rotate(uid('unknown'), T0)).toEqual({ kind: 'invalid', session: null })
+      })
+
+      it('answers invalid for a revoked session, and does not rotate', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        await store.revokeSession(input.id, 'logout', T0 + 1)
+        const out = await rotate(input.refreshHash, T0 + 2)
+        expect(out.kind).toBe('invalid')
+        expect(out.session).toMatchObject({ id: input.id, revokedReason: 'logout', generation: 0 })
+        expect((await store.findSession(input.id))?.generation).toBe(0)
+      })
+
+      it('answers invalid past the absolute end and past the idle end', async () => {
+        const user = await newUser()
+        const abs = await newSession(user.id, { expiresAt: T0 + MIN, refreshExpiresAt: T0 + MIN })
+        const outAbs = await rotate(abs.input.refreshHash, T0 + MIN)
+        expect(outAbs.kind).toBe('invalid')
+        expect(outAbs.session?.id).toBe(abs.input.id)
+        const idle = await newSession(user.id, { refreshExpiresAt: T0 + MIN })
+        const outIdle = await rotate(idle.input.refreshHash, T0 + MIN)
+        expect(outIdle.kind).toBe('invalid')
+        expect(outIdle.session?.id).toBe(idle.input.id)
+        expect((await store.findSession(idle.input.id))?.revokedAt).toBeNull()
+      })
+
+      it('20 concurrent rotations of one token: exactly one rotated, 19 grace, successor current', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const now = T0 + MIN
+        const successors = Array.from({ length: 20 }, () => uid('rt'))
+        const outs = await Promise.all(successors.map((successorHash) => rotate(input.refreshHash, now, { successorHash })))
+        const kinds = outs.map((o) => o.kind)
+        expect(kinds.filter((k) => k === 'rotated')).toHaveLength(1)
+        expect(kinds.filter((k) => k === 'grace')).toHaveLength(19)
+        const winner = successors[kinds.indexOf('rotated')]!
+        expect((await store.findSession(input.id))?.generation).toBe(1)
+        // Only the winner's successor is current; a loser's is unknown.
+        const loser = successors[kinds.indexOf('grace')]!
+        expect((await rotate(loser, now + 1)).kind).toBe('invalid')
+        expect((await rotate(winner, now + 2)).kind).toBe('rotated')
+      })
+    })
+
+    describe('keys', () => {
+      it('inserts, lists and retires keys', async () => {
+        const kid = uid('k')
+        const key = { kid, alg: 'EdDSA', publicJwk: '{"kty":"OKP"}', sealedPrivateJwk: 'sealed', createdAt: T0, retiredAt: null }
+        await store.insertKey(key)
+        expect((await store.listKeys()).find((k) => k.kid === kid)).toEqual(key)
+        await store.retireKey(kid, T0 + HOUR)
+        expect((await store.listKeys()).find((k) => k.kid === kid)?.retiredAt).toBe(T0 + HOUR)
+      })
+    })
+
+    describe('rate limits', () => {
+      rateLimitTests(() => store.rateLimits)
+    })
+  })
+}
+
+/**
+ * The behaviour every `RateLimitStore` must show (also run by stores that
+ * keep only counters, such as Redis).
+ */
+export function describeRateLimitConformance(
+  name: string,
+  makeLimits: () => Promise<RateLimitStore & { close(): Promise<void> }>,
+): void {
+  describe(`rate-limit conformance: ${name}`, () => {
+    let limits: RateLimitStore & { close(): Promise<void> }
+    beforeEach(async () => {
+      limits = await makeLimits()
+    })
+    afterEach(async () => {
+      await limits.close()
+    })
+    rateLimitTests(() => limits)
+  })
+}
+
+function rateLimitTests(limits: () => RateLimitStore): void {
+  it('counts hits in a fixed window and starts over in the next', async () => {
+    const key = uid('login')
+    const windowMs = MIN
+    const start = T0 - (T0 % windowMs)
+    expect(await limits().peek(key, windowMs, start + 10)).toEqual({ count: 0, resetAt: start + windowMs })
+    expect(await limits().hit(key, windowMs, start + 10)).toEqual({ count: 1, resetAt: start + windowMs })
+    expect(await limits().hit(key, windowMs, start + 20)).toEqual({ count: 2, resetAt: start + windowMs })
+    expect(await limits().hit(key, windowMs, start + windowMs - 1)).toEqual({ count: 3, resetAt: start + windowMs })
+    expect(await limits().peek(key, windowMs, start + 30)).toEqual({ count: 3, resetAt: start + windowMs })
+    // Next window.
+    expect(await limits().peek(key, windowMs, start + windowMs)).toEqual({ count: 0, resetAt: start + 2 * windowMs })
+    expect(await limits().hit(key, windowMs, start + windowMs)).toEqual({ count: 1, resetAt: start + 2 * windowMs })
+  })
+
+  it('keeps keys apart, counts concurrent hits exactly, and resets', async () => {
+    const a = uid('a')
+    const b = uid('b')
+    await Promise.all(Array.from({ length: 25 }, () => limits().hit(a, MIN, T0)))
+    await limits().hit(b, MIN, T0)
+    expect((await limits().peek(a, MIN, T0)).count).toBe(25)
+    expect((await limits().peek(b, MIN, T0)).count).toBe(1)
+    await limits().reset(a)
+    expect((await limits().peek(a, MIN, T0)).count).toBe(0)
+    expect((await limits().peek(b, MIN, T0)).count).toBe(1)
+    expect((await limits().hit(a, MIN, T0)).count).toBe(1)
+  })
+}

@@ -1,0 +1,71 @@
+/**
+ * Versioned schema of the PostgreSQL store. Append new steps; never edit an
+ * applied one. Each step receives the quoted schema name. `migrate()` runs
+ * them under `pg_advisory_xact_lock`, so many instances starting together
+ * apply each step once.
+ */
+export interface PgMigration {
+  version: number
+  name: string
+  sql: (schema: string) => string
+}
+
+export const migrations: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: (s) => `
+      CREATE TABLE ${s}.users (
+        id            text PRIMARY KEY,
+        username      text NOT NULL UNIQUE,
+        password_hash text NOT NULL,
+        created_at    bigint NOT NULL
+      );
+
+      CREATE TABLE ${s}.sessions (
+        id                 text PRIMARY KEY,
+        user_id            text NOT NULL,
+        kind               text NOT NULL CHECK (kind IN ('cookie', 'bearer')),
+        created_at         bigint NOT NULL,
+        last_used_at       bigint NOT NULL,
+        expires_at         bigint NOT NULL,
+        refresh_expires_at bigint NOT NULL,
+        user_agent         text,
+        ip                 text,
+        revoked_at         bigint,
+        revoked_reason     text,
+        generation         integer NOT NULL DEFAULT 0
+      );
+      CREATE INDEX sessions_user_id ON ${s}.sessions (user_id);
+      CREATE INDEX sessions_revoked_at ON ${s}.sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+
+      -- Every refresh token ever issued for a session stays here until the
+      -- session is pruned, so a replay of ANY older token is recognised.
+      CREATE TABLE ${s}.refresh_tokens (
+        hash       text PRIMARY KEY,
+        session_id text NOT NULL REFERENCES ${s}.sessions (id) ON DELETE CASCADE,
+        generation integer NOT NULL,
+        issued_at  bigint NOT NULL,
+        rotated_at bigint
+      );
+      CREATE INDEX refresh_tokens_session_id ON ${s}.refresh_tokens (session_id);
+
+      CREATE TABLE ${s}.keys (
+        kid                text PRIMARY KEY,
+        alg                text NOT NULL,
+        public_jwk         text NOT NULL,
+        sealed_private_jwk text NOT NULL,
+        created_at         bigint NOT NULL,
+        retired_at         bigint
+      );
+
+      -- window_ms lets prune() drop a window once it has ended, whatever its length.
+      CREATE TABLE ${s}.rate_limits (
+        key          text PRIMARY KEY,
+        window_start bigint NOT NULL,
+        window_ms    bigint NOT NULL,
+        count        integer NOT NULL
+      );
+    `,
+  },
+]

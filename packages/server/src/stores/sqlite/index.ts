@@ -1,0 +1,386 @@
+/**
+ * The default store: one SQLite file, shared by every process on the host.
+ *
+ * @example
+ * ```ts
+ * const store = sqliteStore({ file: './data/bastion.db' })
+ * await store.migrate()
+ * ```
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { StoreConflictError, StoreUnavailableError } from '../../errors.ts'
+import type {
+  KeyRecord,
+  NewSession,
+  RateLimitStore,
+  RotateRefreshInput,
+  RotationOutcome,
+  SessionRecord,
+  Store,
+  UserRecord,
+} from '../../store.ts'
+import { migrations } from './migrations.ts'
+
+export interface SqliteStoreOptions {
+  /** Path of the database file (its directory is created), or `':memory:'`. */
+  file: string
+}
+
+export type SqliteStore = Store & {
+  rateLimits: RateLimitStore
+  /**
+   * Deletes sessions (and their refresh tokens) whose absolute and idle ends
+   * are both more than a day before `now`, and rate-limit windows that have
+   * ended. Returns how many sessions were deleted.
+   */
+  prune(now: number): Promise<number>
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+interface SessionRow {
+  id: string
+  user_id: string
+  kind: 'cookie' | 'bearer'
+  created_at: number
+  last_used_at: number
+  expires_at: number
+  refresh_expires_at: number
+  user_agent: string | null
+  ip: string | null
+  revoked_at: number | null
+  revoked_reason: string | null
+  generation: number
+}
+
+interface UserRow {
+  id: string
+  username: string
+  password_hash: string
+  created_at: number
+}
+
+interface KeyRow {
+  kid: string
+  alg: string
+  public_jwk: string
+  sealed_private_jwk: string
+  created_at: number
+  retired_at: number | null
+}
+
+interface TokenRow {
+  session_id: string
+  generation: number
+  rotated_at: number | null
+}
+
+const toSession = (r: SessionRow): SessionRecord => ({
+  id: r.id,
+  userId: r.user_id,
+  kind: r.kind,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  expiresAt: r.expires_at,
+  refreshExpiresAt: r.refresh_expires_at,
+  userAgent: r.user_agent,
+  ip: r.ip,
+  revokedAt: r.revoked_at,
+  revokedReason: r.revoked_reason,
+  generation: r.generation,
+})
+
+const toUser = (r: UserRow): UserRecord => ({
+  id: r.id,
+  username: r.username,
+  passwordHash: r.password_hash,
+  createdAt: r.created_at,
+})
+
+const toKey = (r: KeyRow): KeyRecord => ({
+  kid: r.kid,
+  alg: r.alg,
+  publicJwk: r.public_jwk,
+  sealedPrivateJwk: r.sealed_private_jwk,
+  createdAt: r.created_at,
+  retiredAt: r.retired_at,
+})
+
+/** Turns driver errors into the store's error vocabulary; anything else (a bug) passes through. */
+function translate(e: unknown): unknown {
+  if (e instanceof StoreConflictError || e instanceof StoreUnavailableError) return e
+  if (e instanceof Database.SqliteError) {
+    if (e.code.startsWith('SQLITE_CONSTRAINT_UNIQUE') || e.code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY')) {
+      return new StoreConflictError(e.message)
+    }
+    return new StoreUnavailableError(`sqlite: ${e.message}`, { cause: e })
+  }
+  if (e instanceof TypeError && /database connection is not open/i.test(e.message)) {
+    return new StoreUnavailableError('sqlite: the store is closed', { cause: e })
+  }
+  return e
+}
+
+/** Runs a synchronous body and reports its errors as the store's errors, asynchronously. */
+async function run<T>(body: () => T): Promise<T> {
+  try {
+    return body()
+  } catch (e) {
+    throw translate(e)
+  }
+}
+
+export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const { file } = options
+  let db: Database.Database
+  try {
+    if (file !== ':memory:' && file !== '') mkdirSync(dirname(file), { recursive: true })
+    db = new Database(file)
+    // busy_timeout first: switching to WAL needs a lock another process may hold.
+    db.pragma('busy_timeout = 5000')
+    db.pragma('journal_mode = WAL')
+    // FULL: a commit is on disk before it is acknowledged, even if the process is killed.
+    db.pragma('synchronous = FULL')
+    db.pragma('foreign_keys = ON')
+  } catch (e) {
+    throw translate(e)
+  }
+
+  // Statements are prepared on first use: before migrate() the tables may not exist.
+  const cache = new Map<string, Database.Statement>()
+  const stmt = (sql: string): Database.Statement => {
+    let s = cache.get(sql)
+    if (s === undefined) {
+      s = db.prepare(sql)
+      cache.set(sql, s)
+    }
+    return s
+  }
+
+  const getSession = (id: string): SessionRow | undefined =>
+    stmt('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined
+
+  const migrateTx = db.transaction(() => {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER PRIMARY KEY,
+      applied_at INTEGER NOT NULL
+    )`)
+    const applied = new Set(
+      (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+    )
+    const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)')
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue
+      db.exec(m.sql)
+      record.run(m.version, Date.now())
+    }
+  })
+
+  const createSessionTx = db.transaction((s: NewSession): SessionRecord => {
+    stmt(
+      `INSERT INTO sessions (id, user_id, kind, created_at, last_used_at, expires_at, refresh_expires_at,
+         user_agent, ip, revoked_at, revoked_reason, generation)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0)`,
+    ).run(s.id, s.userId, s.kind, s.now, s.now, s.expiresAt, s.refreshExpiresAt, s.userAgent, s.ip)
+    stmt('INSERT INTO refresh_tokens (hash, session_id, generation, issued_at, rotated_at) VALUES (?, ?, 0, ?, NULL)').run(
+      s.refreshHash,
+      s.id,
+      s.now,
+    )
+    return toSession(getSession(s.id)!)
+  })
+
+  const rotateTx = db.transaction((input: RotateRefreshInput): RotationOutcome => {
+    const { presentedHash, successorHash, now, graceMs } = input
+    const token = stmt('SELECT session_id, generation, rotated_at FROM refresh_tokens WHERE hash = ?').get(presentedHash) as
+      | TokenRow
+      | undefined
+    if (token === undefined) return { kind: 'invalid', session: null }
+    const row = getSession(token.session_id)
+    if (row === undefined) return { kind: 'invalid', session: null }
+    const session = toSession(row)
+    if (session.revokedAt !== null || now >= session.expiresAt || now >= session.refreshExpiresAt) {
+      return { kind: 'invalid', session }
+    }
+
+    if (token.generation === session.generation) {
+      const next = { ...session, generation: session.generation + 1, lastUsedAt: now }
+      next.refreshExpiresAt = input.refreshExpiresAt(session)
+      stmt('INSERT INTO refresh_tokens (hash, session_id, generation, issued_at, rotated_at) VALUES (?, ?, ?, ?, NULL)').run(
+        successorHash,
+        session.id,
+        next.generation,
+        now,
+      )
+      stmt('UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?').run(now, presentedHash)
+      stmt('UPDATE sessions SET generation = ?, last_used_at = ?, refresh_expires_at = ? WHERE id = ?').run(
+        next.generation,
+        now,
+        next.refreshExpiresAt,
+        session.id,
+      )
+      return { kind: 'rotated', session: next }
+    }
+
+    if (
+      token.generation === session.generation - 1 &&
+      token.rotated_at !== null &&
+      now - token.rotated_at <= graceMs
+    ) {
+      stmt('UPDATE sessions SET last_used_at = ? WHERE id = ?').run(now, session.id)
+      return { kind: 'grace', session: { ...session, lastUsedAt: now } }
+    }
+
+    stmt('UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ?').run(now, 'refresh_token_reuse', session.id)
+    return { kind: 'reused', session: { ...session, revokedAt: now, revokedReason: 'refresh_token_reuse' } }
+  })
+
+  const revokeUserTx = db.transaction((userId: string, reason: string, now: number, exceptId: string | null) => {
+    const ids = (
+      stmt(
+        `SELECT id FROM sessions
+         WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_expires_at > ?
+           AND (? IS NULL OR id <> ?)`,
+      ).all(userId, now, now, exceptId, exceptId) as { id: string }[]
+    ).map((r) => r.id)
+    const revoke = stmt('UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL')
+    for (const id of ids) revoke.run(now, reason, id)
+    return ids
+  })
+
+  const pruneTx = db.transaction((now: number) => {
+    const cutoff = now - DAY_MS
+    // refresh_tokens go with their session (ON DELETE CASCADE).
+    const { changes } = stmt('DELETE FROM sessions WHERE expires_at < ? AND refresh_expires_at < ?').run(cutoff, cutoff)
+    stmt('DELETE FROM rate_limits WHERE window_start + window_ms <= ?').run(now)
+    return changes
+  })
+
+  const windowOf = (windowMs: number, now: number): number => now - (now % windowMs)
+
+  const rateLimits: RateLimitStore = {
+    hit: (key, windowMs, now) =>
+      run(() => {
+        const windowStart = windowOf(windowMs, now)
+        const r = stmt(
+          `INSERT INTO rate_limits (key, window_start, window_ms, count) VALUES (?, ?, ?, 1)
+           ON CONFLICT (key) DO UPDATE SET
+             count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END,
+             window_start = excluded.window_start,
+             window_ms = excluded.window_ms
+           RETURNING count, window_start`,
+        ).get(key, windowStart, windowMs) as { count: number; window_start: number }
+        return { count: r.count, resetAt: r.window_start + windowMs }
+      }),
+    peek: (key, windowMs, now) =>
+      run(() => {
+        const windowStart = windowOf(windowMs, now)
+        const r = stmt('SELECT count, window_start FROM rate_limits WHERE key = ?').get(key) as
+          | { count: number; window_start: number }
+          | undefined
+        return { count: r !== undefined && r.window_start === windowStart ? r.count : 0, resetAt: windowStart + windowMs }
+      }),
+    reset: (key) =>
+      run(() => {
+        stmt('DELETE FROM rate_limits WHERE key = ?').run(key)
+      }),
+  }
+
+  return {
+    rateLimits,
+
+    migrate: () =>
+      run(() => {
+        migrateTx.immediate()
+      }),
+
+    createUser: (u) =>
+      run(() => {
+        try {
+          stmt('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)').run(
+            u.id,
+            u.username,
+            u.passwordHash,
+            u.createdAt,
+          )
+        } catch (e) {
+          if (e instanceof Database.SqliteError && e.code.startsWith('SQLITE_CONSTRAINT')) {
+            throw new StoreConflictError(
+              /username/.test(e.message) ? `username already taken: ${u.username}` : `user already exists: ${u.id}`,
+            )
+          }
+          throw e
+        }
+      }),
+    findUserByUsername: (username) =>
+      run(() => {
+        const r = stmt('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined
+        return r === undefined ? null : toUser(r)
+      }),
+    findUserById: (id) =>
+      run(() => {
+        const r = stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined
+        return r === undefined ? null : toUser(r)
+      }),
+    setPasswordHash: (userId, passwordHash) =>
+      run(() => {
+        stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId)
+      }),
+
+    createSession: (s) => run(() => createSessionTx.immediate(s)),
+    findSession: (id) =>
+      run(() => {
+        const r = getSession(id)
+        return r === undefined ? null : toSession(r)
+      }),
+    listLiveSessions: (userId, now) =>
+      run(() =>
+        (
+          stmt(
+            `SELECT * FROM sessions
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_expires_at > ?
+             ORDER BY last_used_at DESC, id`,
+          ).all(userId, now, now) as SessionRow[]
+        ).map(toSession),
+      ),
+    rotateRefresh: (input) => run(() => rotateTx.immediate(input)),
+    revokeSession: (id, reason, now) =>
+      run(
+        () =>
+          stmt('UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL').run(
+            now,
+            reason,
+            id,
+          ).changes > 0,
+      ),
+    revokeUserSessions: (userId, reason, now, exceptId) =>
+      run(() => revokeUserTx.immediate(userId, reason, now, exceptId ?? null)),
+    revokedSince: (since) =>
+      run(() =>
+        (stmt('SELECT id FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at').all(since) as { id: string }[]).map(
+          (r) => r.id,
+        ),
+      ),
+
+    listKeys: () =>
+      run(() => (stmt('SELECT * FROM keys ORDER BY created_at, kid').all() as KeyRow[]).map(toKey)),
+    insertKey: (k) =>
+      run(() => {
+        stmt(
+          'INSERT INTO keys (kid, alg, public_jwk, sealed_private_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)',
+        ).run(k.kid, k.alg, k.publicJwk, k.sealedPrivateJwk, k.createdAt, k.retiredAt)
+      }),
+    retireKey: (kid, at) =>
+      run(() => {
+        stmt('UPDATE keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL').run(at, kid)
+      }),
+
+    prune: (now) => run(() => pruneTx.immediate(now)),
+
+    close: async () => {
+      if (db.open) db.close()
+    },
+  }
+}

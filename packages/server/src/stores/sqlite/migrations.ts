@@ -1,0 +1,72 @@
+/**
+ * Versioned schema of the SQLite store. Append new steps; never edit an
+ * applied one. `migrate()` applies every step whose version is not yet in
+ * `schema_migrations`, all in one `BEGIN IMMEDIATE` transaction, so two
+ * processes starting at once apply each step exactly once (the second waits
+ * on the write lock, then finds nothing to do).
+ */
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+      CREATE TABLE users (
+        id            TEXT PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+      );
+
+      CREATE TABLE sessions (
+        id                 TEXT PRIMARY KEY,
+        user_id            TEXT NOT NULL,
+        kind               TEXT NOT NULL CHECK (kind IN ('cookie', 'bearer')),
+        created_at         INTEGER NOT NULL,
+        last_used_at       INTEGER NOT NULL,
+        expires_at         INTEGER NOT NULL,
+        refresh_expires_at INTEGER NOT NULL,
+        user_agent         TEXT,
+        ip                 TEXT,
+        revoked_at         INTEGER,
+        revoked_reason     TEXT,
+        generation         INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX sessions_user_id ON sessions (user_id);
+      CREATE INDEX sessions_revoked_at ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+
+      -- Every refresh token ever issued for a session stays here until the
+      -- session is pruned, so a replay of ANY older token is recognised.
+      CREATE TABLE refresh_tokens (
+        hash       TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        issued_at  INTEGER NOT NULL,
+        rotated_at INTEGER
+      );
+      CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
+
+      CREATE TABLE keys (
+        kid                TEXT PRIMARY KEY,
+        alg                TEXT NOT NULL,
+        public_jwk         TEXT NOT NULL,
+        sealed_private_jwk TEXT NOT NULL,
+        created_at         INTEGER NOT NULL,
+        retired_at         INTEGER
+      );
+
+      -- window_ms lets prune() drop a window once it has ended, whatever its length.
+      CREATE TABLE rate_limits (
+        key          TEXT PRIMARY KEY,
+        window_start INTEGER NOT NULL,
+        window_ms    INTEGER NOT NULL,
+        count        INTEGER NOT NULL
+      );
+    `,
+  },
+]

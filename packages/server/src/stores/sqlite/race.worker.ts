@@ -1,0 +1,20 @@
+// Helper process for sqlite.test.ts: opens the file given on the command line,
+// migrates, waits for a go signal (a file appearing), then rotates one token
+// and prints the outcome. Not a test by itself.
+import { existsSync } from 'node:fs'
+import { sqliteStore } from './index.ts'
+
+const [file, go, id] = process.argv.slice(2) as [string, string, string]
+const store = sqliteStore({ file })
+await store.migrate()
+process.stdout.write('ready\n')
+while (!existsSync(go)) await new Promise((r) => setTimeout(r, 2))
+const out = await store.rotateRefresh({
+  presentedHash: 'r0',
+  successorHash: `r1-${id}`,
+  now: 1000,
+  graceMs: 10_000,
+  refreshExpiresAt: () => 2e8,
+})
+process.stdout.write(`${out.kind}\n`)
+await store.close()

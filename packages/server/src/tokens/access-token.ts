@@ -1,0 +1,127 @@
+import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose'
+import { randomToken } from '../crypto/encoding.ts'
+import { BastionError } from '../errors.ts'
+import { ALLOWED_ALGORITHMS, type Keyring } from '../keys/keyring.ts'
+
+/** The claims Bastion puts in an access token (RFC 9068, plus the session id). */
+export interface AccessClaims {
+  iss: string
+  sub: string
+  aud: string
+  exp: number
+  iat: number
+  jti: string
+  client_id: string
+  /** Session id: what revocation acts on. */
+  sid: string
+  preferred_username: string
+}
+
+export interface AccessTokenOptions {
+  issuer: string
+  audience: string
+  /** Seconds. */
+  ttl: number
+  now: () => number
+  /** Verified tokens kept, keyed by the whole token. Default 10000. */
+  cacheSize?: number
+}
+
+const CLOCK_TOLERANCE = 5
+
+/**
+ * Issues and verifies access JWTs. Verification is the hot path: a token seen
+ * before is answered from a bounded map keyed by the whole token (no
+ * signature check, no async hop); only its expiry is re-checked.
+ */
+export class AccessTokens {
+  private readonly cache = new Map<string, AccessClaims>()
+  private readonly cacheSize: number
+
+  constructor(
+    private readonly keyring: Keyring,
+    private readonly options: AccessTokenOptions,
+  ) {
+    this.cacheSize = options.cacheSize ?? 10_000
+  }
+
+  async sign(subject: { userId: string; username: string; sessionId: string; clientId: string }): Promise<{ token: string; expiresAt: number }> {
+    const { kid, alg, key } = this.keyring.signingKey()
+    const iat = Math.floor(this.options.now() / 1000)
+    const exp = iat + this.options.ttl
+    const token = await new SignJWT({ client_id: subject.clientId, sid: subject.sessionId, preferred_username: subject.username })
+      .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
+      .setIssuer(this.options.issuer)
+      .setAudience(this.options.audience)
+      .setSubject(subject.userId)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .setJti(randomToken(16))
+      .sign(key)
+    return { token, expiresAt: exp * 1000 }
+  }
+
+  /** Synchronous answer for a token verified before, or undefined. */
+  cached(token: string): AccessClaims | 'expired' | undefined {
+    const claims = this.cache.get(token)
+    if (!claims) return undefined
+    if (claims.exp + CLOCK_TOLERANCE <= this.options.now() / 1000) {
+      this.cache.delete(token)
+      return 'expired'
+    }
+    return claims
+  }
+
+  /** Throws `token_expired` or `unauthenticated`. */
+  async verify(token: string): Promise<AccessClaims> {
+    const hit = this.cached(token)
+    if (hit === 'expired') throw new BastionError('token_expired', 'The access token has expired.')
+    if (hit) return hit
+    if (token.length > 4096) throw new BastionError('unauthenticated', 'The access token is not valid.')
+    let header: { kid?: string; alg?: string }
+    try {
+      header = decodeProtectedHeader(token)
+    } catch {
+      throw new BastionError('unauthenticated', 'The access token is not valid.')
+    }
+    if (!this.keyring.verificationKey(header.kid, header.alg)) {
+      // A key made by another instance since our last look.
+      await this.keyring.reloadIfStale()
+    }
+    let payload: unknown
+    try {
+      const result = await jwtVerify(
+        token,
+        (h) => {
+          const key = this.keyring.verificationKey(h.kid, h.alg)
+          if (!key) throw new errors.JWKSNoMatchingKey()
+          return key
+        },
+        {
+          algorithms: [...ALLOWED_ALGORITHMS],
+          typ: 'at+jwt',
+          issuer: this.options.issuer,
+          audience: this.options.audience,
+          requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid'],
+          clockTolerance: CLOCK_TOLERANCE,
+          currentDate: new Date(this.options.now()),
+        },
+      )
+      payload = result.payload
+    } catch (e) {
+      if (e instanceof errors.JWTExpired) throw new BastionError('token_expired', 'The access token has expired.')
+      throw new BastionError('unauthenticated', 'The access token is not valid.')
+    }
+    const claims = payload as AccessClaims
+    if (typeof claims.sid !== 'string' || typeof claims.sub !== 'string') {
+      throw new BastionError('unauthenticated', 'The access token is not valid.')
+    }
+    if (this.cache.size >= this.cacheSize) {
+      // Oldest first (Map keeps insertion order): a bounded cache, never a memory leak.
+      const oldest = this.cache.keys().next().value
+      if (oldest !== undefined) this.cache.delete(oldest)
+    }
+    this.cache.set(token, claims)
+    return claims
+  }
+}
