@@ -1,0 +1,135 @@
+// A crash in the middle of a burst of refreshes and transfers: the server is
+// killed with SIGKILL, restarted on the same files, and every session must be
+// usable or cleanly revoked, with not one cent created or lost.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import Database from 'better-sqlite3'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const root = resolve(import.meta.dirname, '../../..')
+const dataDir = mkdtempSync(join(tmpdir(), 'bastion-crash-'))
+
+async function startDemo(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/demo/src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', BASTION_DATA_DIR: dataDir, BASTION_REFRESH_GRACE: '30', NODE_ENV: 'test' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d) => (stderr += String(d)))
+  const url = await new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`demo did not start: ${stderr}`)), 30_000)
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /listening on (http:\/\/\S+)/.exec(line)
+      if (m) {
+        clearTimeout(timer)
+        ok(m[1]!)
+      }
+    })
+    child.once('exit', (code) => fail(new Error(`demo exited with ${code}: ${stderr}`)))
+  })
+  return { child, url }
+}
+
+/** Just enough of a browser: a cookie jar and the CSRF header. */
+class Client {
+  jar = new Map<string, string>()
+  constructor(public url: string) {}
+  private cookieHeader(path: string) {
+    return [...this.jar].filter(([k]) => path.startsWith('/auth') || k !== '__Secure-refresh').map(([k, v]) => `${k}=${v}`).join('; ')
+  }
+  async send(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { cookie: this.cookieHeader(path), 'sec-fetch-site': 'same-origin', origin: this.url }
+    const csrf = this.jar.get('__Host-csrf')
+    if (csrf) headers['x-csrf-token'] = csrf
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const res = await fetch(this.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';')
+      const eq = pair!.indexOf('=')
+      const name = pair!.slice(0, eq)
+      if (/Max-Age=0/.test(c)) this.jar.delete(name)
+      else this.jar.set(name, pair!.slice(eq + 1))
+    }
+    return res
+  }
+  async login(username: string, password: string) {
+    await this.send('GET', '/auth/csrf')
+    const res = await this.send('POST', '/auth/login', { username, password })
+    expect(res.status).toBe(200)
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
+
+describe('SIGKILL in the middle of refreshes and transfers', () => {
+  it('leaves every session usable or cleanly revoked, and the money where it was', async () => {
+    let demo = await startDemo()
+    const users = [
+      ['alice', 'alice-password-1', 'mallory'],
+      ['mallory', 'mallory-password-1', 'alice'],
+      ['alice', 'alice-password-1', 'mallory'],
+      ['mallory', 'mallory-password-1', 'alice'],
+    ] as const
+    const clients = users.map(() => new Client(demo.url))
+    await Promise.all(clients.map((c, i) => c.login(users[i]![0], users[i]![1])))
+    // Give mallory something to send back.
+    expect((await clients[0]!.send('POST', '/api/transfer', { to: 'mallory', amount: 5_000 })).status).toBe(201)
+
+    const statuses: number[] = []
+    let stop = false
+    const burst = clients.map(async (c, i) => {
+      for (let n = 0; n < 400 && !stop; n++) {
+        try {
+          const res =
+            n % 3 === 0 ? await c.send('POST', '/auth/refresh') : await c.send('POST', '/api/transfer', { to: users[i]![2], amount: 1 + (n % 7) })
+          statuses.push(res.status)
+        } catch {
+          return // the connection died with the server
+        }
+      }
+    })
+    await sleep(400)
+    demo.child.kill('SIGKILL')
+    stop = true
+    await Promise.all(burst)
+    console.log(`burst: ${statuses.length} answers before the kill`)
+    expect(statuses.length).toBeGreaterThan(20)
+    expect(statuses.filter((s) => s >= 500)).toEqual([])
+
+    demo = await startDemo()
+    for (const c of clients) c.url = demo.url
+    for (const c of clients) {
+      const refreshed = await c.send('POST', '/auth/refresh')
+      if (refreshed.status === 200) {
+        expect((await c.send('GET', '/api/me')).status).toBe(200)
+        expect((await c.send('POST', '/api/transfer', { to: 'nobody-here', amount: 1 })).status).toBe(404)
+      } else {
+        // Cleanly revoked: a clear 401, cookies cleared, nothing half-working.
+        expect(refreshed.status).toBe(401)
+        expect((await c.send('GET', '/api/me')).status).toBe(401)
+      }
+    }
+    console.log(`after restart: ${clients.filter((c) => c.jar.has("__Secure-refresh")).length} of ${clients.length} sessions usable`)
+    const usable = clients.filter((c) => c.jar.has('__Secure-refresh')).length
+    expect(usable).toBeGreaterThan(0)
+
+    demo.child.kill('SIGTERM')
+    await new Promise((r) => demo.child.once('exit', r))
+    const bank = new Database(join(dataDir, 'bank.sqlite'), { readonly: true })
+    const { total, negative } = bank.prepare('SELECT SUM(balance) AS total, SUM(balance < 0) AS negative FROM accounts').get() as { total: number; negative: number }
+    const integrity = bank.pragma('integrity_check', { simple: true })
+    bank.close()
+    expect(total).toBe(100_000)
+    expect(negative).toBe(0)
+    expect(integrity).toBe('ok')
+    const auth = new Database(join(dataDir, 'bastion.sqlite'), { readonly: true })
+    expect(auth.pragma('integrity_check', { simple: true })).toBe('ok')
+    auth.close()
+  }, 90_000)
+})
