@@ -37,19 +37,17 @@ export function toWebRequest(req: IncomingMessage, scheme: 'http' | 'https' = 'h
 }
 
 export async function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {
+  // Read the body first so the head carries Content-Length: one write, no chunked framing.
+  const body = response.body && method !== 'HEAD' ? Buffer.from(await response.arrayBuffer()) : null
   const headers: Record<string, string | string[]> = {}
   response.headers.forEach((value, key) => {
     if (key !== 'set-cookie') headers[key] = value
   })
   const cookies = response.headers.getSetCookie()
   if (cookies.length > 0) headers['set-cookie'] = cookies
+  if (body) headers['content-length'] = String(body.length)
   res.writeHead(response.status, headers)
-  if (!response.body || method === 'HEAD') {
-    res.end()
-    return
-  }
-  const body = Buffer.from(await response.arrayBuffer())
-  res.end(body)
+  res.end(body ?? undefined)
 }
 
 export function contextOf(req: IncomingMessage): RequestContext {
