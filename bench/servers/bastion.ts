@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createBastion } from '@bastion/server'
+import { createBastion, json } from '@bastion/server'
 import { toNodeListener } from '@bastion/server/node'
 import { sqliteStore } from '@bastion/server/sqlite'
 
@@ -17,7 +17,6 @@ const bastion = await createBastion({
 })
 await bastion.createUser('alice', 'alice-password-1')
 
-const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 const server = createServer(
   toNodeListener(bastion, async (request, ctx) => {
     const path = new URL(request.url).pathname

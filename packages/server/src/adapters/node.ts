@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { Bastion, RequestContext } from '../bastion.ts'
+import { knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
 
 /**
@@ -38,7 +39,9 @@ export function toWebRequest(req: IncomingMessage, scheme: 'http' | 'https' = 'h
 
 export async function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {
   // Read the body first so the head carries Content-Length: one write, no chunked framing.
-  const body = response.body && method !== 'HEAD' ? Buffer.from(await response.arrayBuffer()) : null
+  const known = knownBody(response)
+  const body =
+    method === 'HEAD' || !response.body ? null : known !== undefined ? Buffer.from(known) : Buffer.from(await response.arrayBuffer())
   const headers: Record<string, string | string[]> = {}
   response.headers.forEach((value, key) => {
     if (key !== 'set-cookie') headers[key] = value

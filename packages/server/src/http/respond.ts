@@ -7,10 +7,29 @@ const BASE_HEADERS: Record<string, string> = {
   'X-Content-Type-Options': 'nosniff',
 }
 
+/**
+ * Reading a Response's body back costs more than building it (a web stream
+ * per response), so bodies Bastion makes are remembered as strings and the
+ * Node adapter writes them directly.
+ */
+const knownBodies = new WeakMap<Response, string>()
+
+/** The text of a Response made by `json` or `errorResponse`, if its body is still unread. */
+export function knownBody(response: Response): string | undefined {
+  return response.bodyUsed ? undefined : knownBodies.get(response)
+}
+
+function textResponse(text: string, status: number, headers: Headers): Response {
+  const res = new Response(text, { status, headers })
+  knownBodies.set(res, text)
+  return res
+}
+
+/** A JSON response with `Cache-Control: no-store` and `nosniff`; apps may use it for their own routes. */
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
   const h = new Headers(BASE_HEADERS)
   if (headers) new Headers(headers).forEach((v, k) => h.append(k, v))
-  return new Response(JSON.stringify(body), { status, headers: h })
+  return textResponse(JSON.stringify(body), status, h)
 }
 
 export function noContent(headers?: HeadersInit): Response {
@@ -23,10 +42,7 @@ export function errorResponse(error: BastionError): Response {
   const headers = new Headers(BASE_HEADERS)
   if (error.retryAfter !== undefined) headers.set('Retry-After', String(Math.max(1, Math.ceil(error.retryAfter))))
   for (const [k, v] of Object.entries(error.headers ?? {})) headers.set(k, v)
-  return new Response(JSON.stringify({ error: { code: error.code, message: error.message } }), {
-    status: error.status,
-    headers,
-  })
+  return textResponse(JSON.stringify({ error: { code: error.code, message: error.message } }), error.status, headers)
 }
 
 export const fail = (code: ErrorCode, message: string): Response => errorResponse(new BastionError(code, message))
