@@ -95,7 +95,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   const successorKey = deriveKey(config.secret, 'refresh-successor')
   const access = new AccessTokens(keyring, { issuer: config.issuer, audience: config.audience, ttl: config.accessTtl, now })
   const revoked = new RevocationList((config.accessTtl + 120) * 1000, now, config.revocationBus)
-  await revoked.start(store)
+  await revoked.start(store, (e) => config.log({ level: 'error', event: 'revocation_poll_failed', error: String(e) }))
   const storeLimits = (store as { rateLimits?: RateLimitStore }).rateLimits
   const limiter = new RateLimiter(config.rateLimits ?? storeLimits ?? memoryRateLimits(), now)
   const hasher = new PasswordHasher(options.argon2)

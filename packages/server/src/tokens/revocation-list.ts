@@ -9,6 +9,7 @@ import type { RevocationBus, Store } from '../store.ts'
 export class RevocationList {
   private readonly until = new Map<string, number>()
   private unsubscribe: (() => Promise<void>) | null = null
+  private timer: NodeJS.Timeout | null = null
 
   constructor(
     /** Milliseconds an entry must live: the access-token lifetime plus leeway. */
@@ -17,9 +18,23 @@ export class RevocationList {
     private readonly bus: RevocationBus | undefined,
   ) {}
 
-  async start(store: Store): Promise<void> {
+  /**
+   * Seeds from the store, then keeps polling it (one query per interval, not
+   * per request): the only path between instances without a bus, and a safety
+   * net for messages a bus drops while reconnecting.
+   */
+  async start(store: Store, onError: (e: unknown) => void = () => {}): Promise<void> {
     if (this.bus) this.unsubscribe = await this.bus.subscribe((ids) => this.addLocal(ids))
-    this.addLocal(await store.revokedSince(this.now() - this.horizonMs))
+    let since = this.now() - this.horizonMs
+    const poll = async () => {
+      const at = this.now()
+      this.addLocal(await store.revokedSince(since))
+      // Overlap by a second: a revocation committed while we read is picked up next time.
+      since = at - 1000
+    }
+    await poll()
+    this.timer = setInterval(() => poll().catch(onError), this.bus ? 30_000 : 5_000)
+    this.timer.unref()
   }
 
   has(sessionId: string): boolean {
@@ -51,6 +66,7 @@ export class RevocationList {
   }
 
   async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
     await this.unsubscribe?.()
   }
 }
