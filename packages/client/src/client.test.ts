@@ -224,16 +224,17 @@ describe('refresh and replay', () => {
       getItem: (k: string) => storage.get(k) ?? null,
       setItem: (k: string, v: string) => void storage.set(k, v),
     })
+    // No BroadcastChannel: the lock and the localStorage timestamp alone must do it.
+    vi.stubGlobal('BroadcastChannel', undefined)
     const jar = new CookieJar()
-    // Different channel names: the lock and localStorage alone must do it.
-    const a = tab(jar, {}, `a${channel}`)
-    const b = tab(jar, {}, `b${channel}`)
+    const a = tab(jar)
+    const b = tab(jar)
     await a.login(alice)
     server.expireAccess()
     const [ra, rb] = await Promise.all([a.fetch('/api/me'), b.fetch('/api/me')])
     expect([ra.status, rb.status]).toEqual([200, 200])
     expect(server.state.refreshCount).toBe(1)
-    expect(storage.get(`a${channel}:refreshedAt`)).toMatch(/^\d+$/)
+    expect(storage.get(`t${channel}:refreshedAt`)).toMatch(/^\d+$/)
   })
 
   it('proactive refresh fires before expiry and stops at logout', async () => {
