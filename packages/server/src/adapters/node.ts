@@ -1,40 +1,73 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
 import type { Bastion, RequestContext } from '../bastion.ts'
 import { knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
 
 /**
+ * A body stream that touches `req` only when read: a request Bastion passes on
+ * keeps its body for the application's own parsers. (`Readable.toWeb` starts
+ * consuming at once, so it is wrapped, not called up front.)
+ */
+function lazyBody(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        reader ??= (Readable.toWeb(req) as ReadableStream<Uint8Array>).getReader()
+        const { done, value } = await reader.read()
+        if (done) controller.close()
+        else controller.enqueue(value)
+      },
+      cancel(reason) {
+        return reader ? reader.cancel(reason) : void req.destroy()
+      },
+    },
+    { highWaterMark: 0 },
+  )
+}
+
+export interface WebRequestOverrides {
+  /** Path and query, when the framework rewrote `req.url` (Express's `originalUrl`). */
+  path?: string
+  /** A body a framework's parser already consumed, serialized again. */
+  body?: BodyInit | null
+}
+
+/**
  * Node `http` adapter: translates an IncomingMessage into a web Request and
  * the Response back, nothing else.
  */
-export function toWebRequest(req: IncomingMessage, scheme: 'http' | 'https' = 'http'): Request {
-  const host = req.headers.host ?? 'localhost'
+export function toWebRequest(req: IncomingMessage, scheme?: 'http' | 'https', overrides: WebRequestOverrides = {}): Request {
+  const proto = scheme ?? ((req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http')
   // A malformed Host must not crash URL parsing; fall back and let the origin checks refuse it.
   let url: URL
   try {
-    url = new URL(req.url ?? '/', `${scheme}://${host}`)
+    url = new URL(overrides.path ?? req.url ?? '/', `${proto}://${req.headers.host ?? 'localhost'}`)
   } catch {
     url = new URL('http://invalid.invalid/')
   }
   const headers = new Headers()
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!
-    const value = req.rawHeaders[i + 1]!
     try {
-      headers.append(name, value)
+      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
     } catch {
       // A header value Undici refuses (e.g. control characters) is dropped, not fatal.
     }
   }
   const method = req.method ?? 'GET'
-  const hasBody = method !== 'GET' && method !== 'HEAD'
-  return new Request(url, {
-    method,
-    headers,
-    body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : null,
-    duplex: 'half',
-  } as RequestInit)
+  let body: BodyInit | null = null
+  if (method !== 'GET' && method !== 'HEAD') {
+    if (overrides.body === undefined) body = lazyBody(req)
+    else {
+      body = overrides.body
+      // The bytes were decoded and re-serialized: the original framing no longer describes them.
+      for (const h of ['content-length', 'content-encoding', 'transfer-encoding']) headers.delete(h)
+      if (typeof body === 'string' || body instanceof Uint8Array) headers.set('content-length', String(Buffer.byteLength(body)))
+    }
+  }
+  return new Request(url, { method, headers, body, duplex: 'half' } as RequestInit)
 }
 
 export async function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {

@@ -1,0 +1,60 @@
+/**
+ * Hono adapter: Hono's request already is a web Request, so this only passes
+ * it to Bastion and Bastion's Response back.
+ *
+ * ```ts
+ * import { Hono } from 'hono'
+ * import { bastionHono, requireAuth } from '@bastion/server/hono'
+ * const app = new Hono()
+ * app.use('*', bastionHono(bastion))     // /auth/*, JWKS, CORS preflight
+ * app.get('/api/me', requireAuth(bastion), (c) => c.json({ user: c.get('auth').username }))
+ * serve({ fetch: app.fetch, port: 3000 })  // from '@hono/node-server', or any runtime
+ * ```
+ *
+ * Mount `bastionHono` before routes that read the body; Bastion reads its own
+ * endpoints' bodies and leaves every other request's body to the application.
+ */
+import type { Context, MiddlewareHandler } from 'hono'
+import type { Bastion, Identity, RequestContext } from '../bastion.ts'
+
+/** The variables `requireAuth` sets: `c.get('auth')` is the request's `Identity`. */
+export type BastionVariables = { auth: Identity }
+export type BastionEnv = { Variables: BastionVariables }
+
+/** The peer address, where the runtime exposes one (`@hono/node-server` passes the IncomingMessage as `c.env.incoming`). */
+function contextOf(c: Context): RequestContext {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined
+  return { remoteAddress: env?.incoming?.socket?.remoteAddress ?? null }
+}
+
+/**
+ * Answers Bastion's endpoints (`/auth/*`, the JWKS, CORS preflights) and hands
+ * every other request on, adding the CORS headers an allowed SPA origin needs
+ * to the application's response.
+ */
+export function bastionHono(bastion: Bastion): MiddlewareHandler {
+  return async (c, next) => {
+    const response = await bastion.handle(c.req.raw, contextOf(c))
+    if (response) return response
+    await next()
+    bastion.decorate(c.req.raw, new Response(null)).headers.forEach((value, name) => {
+      c.header(name, value, { append: name === 'vary' })
+    })
+    return undefined
+  }
+}
+
+/**
+ * Authenticates an application route: `c.get('auth')` is the `Identity`, or the
+ * request is answered with Bastion's error (401, or 403 when a state-changing
+ * request fails the Origin or CSRF checks). It does not read the body.
+ */
+export function requireAuth(bastion: Bastion): MiddlewareHandler<BastionEnv> {
+  return async (c, next) => {
+    const result = await bastion.guard(c.req.raw, contextOf(c))
+    if (!result.ok) return result.response
+    c.set('auth', result.identity)
+    await next()
+    return undefined
+  }
+}
