@@ -11,16 +11,10 @@
  * module, so it needs no file system and no build step.
  */
 
+import type { SecurityEvent } from './events.ts'
+
 /** One request the bank refused, as recorded by the bank. */
-export interface ObservedEvent {
-  /** ISO timestamp. */
-  at: string
-  method: string
-  path: string
-  status: number
-  code?: string
-  reason?: string
-}
+export type ObservedEvent = Pick<SecurityEvent, 'at' | 'method' | 'path' | 'status' | 'code' | 'reason'>
 
 /** What the attacker page may see of the bank, for the demo's scoreboard. */
 export interface Observation {

@@ -3,7 +3,7 @@ import { extname, join, normalize, sep } from 'node:path'
 import type { Bastion, Identity, RequestContext } from '@bastion/server'
 import { BastionError } from '@bastion/server'
 import { LedgerError, type Ledger } from './ledger.ts'
-import type { SecurityEvents } from './events.ts'
+import { refusalOf, type SecurityEvents } from './events.ts'
 
 export interface BankOptions {
   bastion: Bastion
@@ -86,21 +86,8 @@ export function createBankApp(options: BankOptions): (request: Request, ctx: Req
     },
   }
 
-  function recordRefusal(request: Request, response: Response, code: string | undefined, reason: string | undefined) {
-    const path = new URL(request.url).pathname
-    const accessName = bastion.config.cookies.access.name
-    events.record({
-      at: new Date().toISOString(),
-      method: request.method,
-      path,
-      status: response.status,
-      ...(code ? { code } : {}),
-      ...(reason ? { reason } : {}),
-      ...(request.headers.get('origin') ? { origin: request.headers.get('origin')! } : {}),
-      ...(request.headers.get('sec-fetch-site') ? { secFetchSite: request.headers.get('sec-fetch-site')! } : {}),
-      hadAccessCookie: (request.headers.get('cookie') ?? '').includes(`${accessName}=`),
-    })
-  }
+  const recordRefusal = async (request: Request, response: Response) =>
+    events.record(await refusalOf(request, response, bastion.config.cookies.access.name))
 
   async function serveStatic(path: string): Promise<Response> {
     if (path === '/assets/bastion-client.js') return file(options.clientBundle, '.js')
@@ -130,27 +117,23 @@ export function createBankApp(options: BankOptions): (request: Request, ctx: Req
     if (url.pathname.startsWith('/api/')) {
       const route = api[key]
       if (!route) {
-        const res = error('not_found', `No route ${request.method} ${url.pathname.slice(0, 100)}.`, 404)
-        recordRefusal(request, res, 'not_found', 'no such route (money moves only by POST with JSON)')
+        const res = error('not_found', `No route ${request.method} ${url.pathname.slice(0, 100)} (money moves only by POST with JSON).`, 404)
+        await recordRefusal(request, res)
         return res
       }
       const guarded = await bastion.guard(request, ctx)
       if (!guarded.ok) {
-        const body = (await guarded.response.clone().json().catch(() => null)) as { error?: { code?: string; message?: string } } | null
-        recordRefusal(request, guarded.response, body?.error?.code, body?.error?.message)
+        await recordRefusal(request, guarded.response)
         return guarded.response
       }
       try {
         const res = await route(request, guarded.identity)
-        if (res.status >= 400) {
-          const body = (await res.clone().json().catch(() => null)) as { error?: { code?: string; message?: string } } | null
-          recordRefusal(request, res, body?.error?.code, body?.error?.message)
-        }
+        if (res.status >= 400) await recordRefusal(request, res)
         return res
       } catch (e) {
         if (e instanceof BastionError) {
           const res = error(e.code, e.message, e.status)
-          recordRefusal(request, res, e.code, e.message)
+          await recordRefusal(request, res)
           return res
         }
         return error('unavailable', 'The bank could not complete the request.', 503)

@@ -15,7 +15,7 @@ import { composeHandler } from '@bastion/server/web'
 import { sqliteStore } from '@bastion/server/sqlite'
 import { createAttackerApp } from './attacker.ts'
 import { createBankApp } from './bank.ts'
-import { SecurityEvents } from './events.ts'
+import { refusalOf, SecurityEvents } from './events.ts'
 import { Ledger } from './ledger.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -109,18 +109,7 @@ export async function main(): Promise<void> {
     handler(request, contextOf(req))
       .then(async (response) => {
         if (response.status >= 400 && new URL(request.url).pathname.startsWith(bastion.config.basePath + '/')) {
-          const body = (await response.clone().json().catch(() => null)) as { error?: { code?: string; message?: string } } | null
-          events.record({
-            at: new Date().toISOString(),
-            method: request.method,
-            path: new URL(request.url).pathname,
-            status: response.status,
-            ...(body?.error?.code ? { code: body.error.code } : {}),
-            ...(body?.error?.message ? { reason: body.error.message } : {}),
-            ...(request.headers.get('origin') ? { origin: request.headers.get('origin')! } : {}),
-            ...(request.headers.get('sec-fetch-site') ? { secFetchSite: request.headers.get('sec-fetch-site')! } : {}),
-            hadAccessCookie: (request.headers.get('cookie') ?? '').includes(`${bastion.config.cookies.access.name}=`),
-          })
+          events.record(await refusalOf(request, response, bastion.config.cookies.access.name))
         }
         await writeWebResponse(res, response, req.method)
       })
