@@ -578,12 +578,23 @@ function wireUi() {
     })
   }
 
-  // The attacker page lives on another site: 127.0.0.1 at the next port.
+  // The attacker page lives on another site: 127.0.0.1 at the next port by
+  // default; the server says where it really is (ATTACKER_PORT, or PORT=0).
   const link = $('attacker-link')
+  const setAttackerLink = (origin) => {
+    link.href = `${origin}/`
+    link.textContent = `attacker page (${origin})`
+  }
   const port = Number(location.port || (location.protocol === 'https:' ? 443 : 80))
-  link.href = `http://127.0.0.1:${port + 1}/`
-  link.textContent = `attacker page (${link.href.replace(/\/$/, '')})`
+  setAttackerLink(`http://127.0.0.1:${port + 1}`)
   link.target = '_blank'
+  fetch('/api/public', { credentials: 'omit' })
+    .then((res) => (res.ok ? res.json() : null))
+    .then((body) => {
+      const origin = body?.attackerOrigin
+      if (typeof origin === 'string' && /^https?:\/\/[^/]+$/.test(origin)) setAttackerLink(origin)
+    })
+    .catch(() => {})
 }
 
 /** When the tab comes back into view, make sure the session still stands. */

@@ -13,6 +13,8 @@ export interface BankOptions {
   publicDir: string
   /** The client bundle served as /assets/bastion-client.js. */
   clientBundle: string
+  /** Where the demo's attacker page runs, for the bank page's link to it (known only once it listens). */
+  attackerOrigin?: () => string | undefined
 }
 
 const MAX_AMOUNT = 1_000_000_000_00
@@ -113,7 +115,10 @@ export function createBankApp(options: BankOptions): (request: Request, ctx: Req
   return async (request, ctx) => {
     const url = new URL(request.url)
     const key = `${request.method} ${url.pathname}`
-    if (key === 'GET /api/public' || key === 'HEAD /api/public') return json({ hello: 'world', authenticated: false })
+    if (key === 'GET /api/public' || key === 'HEAD /api/public') {
+      const attackerOrigin = options.attackerOrigin?.()
+      return json({ hello: 'world', authenticated: false, ...(attackerOrigin ? { attackerOrigin } : {}) })
+    }
     if (url.pathname.startsWith('/api/')) {
       const route = api[key]
       if (!route) {

@@ -96,7 +96,9 @@ export async function main(): Promise<void> {
     ledger.ensureAccount(user.id, user.username, u.balance)
   }
   const events = new SecurityEvents()
+  let attackerOrigin: string | undefined
   const bank = createBankApp({
+    attackerOrigin: () => attackerOrigin,
     bastion,
     ledger,
     events,
@@ -139,6 +141,7 @@ export async function main(): Promise<void> {
   })
   await new Promise<void>((ok, fail) => attacker.once('error', fail).listen(ATTACKER_PORT, '127.0.0.1', ok))
   const attackerPort = (attacker.address() as { port: number }).port
+  attackerOrigin = `http://127.0.0.1:${attackerPort}`
 
   process.stdout.write(`Bastion demo bank listening on ${bankOrigin} (attacker page on http://127.0.0.1:${attackerPort}, data in ${dataDir})\n`)
 

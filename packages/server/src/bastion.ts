@@ -161,8 +161,11 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     return verifyLive(token, 'cookie')
   }
 
-  /** Double submit (header equals cookie) and the cookie's MAC bound to one of `bindings`. */
-  function checkCsrf(request: Request, info: RequestInfo, bindings: CsrfBinding[]): string {
+  /**
+   * Double submit (header equals cookie) and the cookie's MAC bound to one of
+   * `bindings`; returns the binding it proved.
+   */
+  function checkCsrf(request: Request, info: RequestInfo, bindings: CsrfBinding[]): CsrfBinding {
     const header = request.headers.get(config.csrfHeader)
     if (!header) throw new BastionError('csrf_failed', `The ${config.csrfHeader} header is missing.`)
     const cookie = singleCookie(info, cookies.csrf.name)
@@ -171,10 +174,9 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     if (presented === null || !safeEqual(presented, cookie)) {
       throw new BastionError('csrf_failed', `The ${config.csrfHeader} header does not match the ${cookies.csrf.name} cookie.`)
     }
-    if (!bindings.some((b) => verifyCsrfToken(csrfKey, cookie, b))) {
-      throw new BastionError('csrf_failed', 'The CSRF token is not valid for this session.')
-    }
-    return cookie
+    const proved = bindings.find((b) => verifyCsrfToken(csrfKey, cookie, b))
+    if (!proved) throw new BastionError('csrf_failed', 'The CSRF token is not valid for this session.')
+    return proved
   }
 
   async function guard(request: Request, ctx: RequestContext = {}): Promise<GuardResult> {
@@ -225,7 +227,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     const res = json({ user: publicUser(user), session: sessionView(started.session, started.accessToken.expiresAt), csrfToken: maskToken(csrf) }, status)
     setAccess(res.headers, started.accessToken.token)
     setRefresh(res.headers, started.refreshToken, started.session)
-    setCsrf(res.headers, csrf, (Math.min(started.session.expiresAt, started.session.refreshExpiresAt) - now()) / 1000)
+    setCsrf(res.headers, csrf, csrfMaxAge(started.session))
     return res
   }
 
@@ -250,11 +252,11 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   async function checkCredentials(username: string, password: string, info: RequestInfo): Promise<UserRecord> {
     const { loginPerAccount, loginPerAddress } = config.rateLimit
     await limiter.consume(`login:ip:${info.clientIp}`, loginPerAddress)
-    await limiter.check(`login:user:${username}`, loginPerAccount)
+    // Counted before the verdict, not after: parallel guesses cannot all slip in under the limit.
+    await limiter.consume(`login:user:${username}`, loginPerAccount)
     const user = isValidUsername(username) ? await store.findUserByUsername(username) : null
     const ok = await hasher.verify(user?.passwordHash ?? null, password)
     if (!ok || !user) {
-      await limiter.record(`login:user:${username}`, loginPerAccount)
       config.log({ level: 'warn', event: 'login_failed', ip: info.clientIp })
       throw new BastionError('invalid_credentials', 'Wrong username or password.')
     }
@@ -291,16 +293,33 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     return user
   }
 
-  /** Bindings a login or register CSRF token may have: the pre-session, or the session the browser is in. */
-  async function preSessionBindings(info: RequestInfo): Promise<CsrfBinding[]> {
-    const bindings: CsrfBinding[] = [{ kind: 'pre' }]
+  /** The session this browser's cookies name: the access token's, else the refresh token's (it outlives the access cookie). */
+  async function cookieSessionId(info: RequestInfo): Promise<string | null> {
     const token = singleCookie(info, cookies.access.name)
-    if (token) {
-      const claims = await access.verify(token).catch(() => null)
-      if (claims) bindings.push({ kind: 'session', sessionId: claims.sid })
-    }
-    return bindings
+    const claims = token ? await access.verify(token).catch(() => null) : null
+    if (claims) return claims.sid
+    const refresh = singleCookie(info, cookies.refresh.name)
+    return refresh ? refreshTokenSession(refresh) : null
   }
+
+  /**
+   * Bindings a login or register CSRF token may have: the pre-session, or the
+   * session the browser is in. A cookie naming a session proves nothing by
+   * itself; only a CSRF token whose MAC binds it to that session does.
+   */
+  async function preSessionBindings(info: RequestInfo): Promise<CsrfBinding[]> {
+    const sessionId = await cookieSessionId(info)
+    return sessionId ? [{ kind: 'pre' }, { kind: 'session', sessionId }] : [{ kind: 'pre' }]
+  }
+
+  /** Whether a session is live in the store (the hot path never asks; these rare endpoints do). */
+  async function liveSession(sessionId: string): Promise<SessionRecord | null> {
+    const s = await store.findSession(sessionId)
+    const t = now()
+    return s && s.revokedAt === null && t < s.expiresAt && t < s.refreshExpiresAt ? s : null
+  }
+
+  const csrfMaxAge = (s: SessionRecord) => (Math.min(s.expiresAt, s.refreshExpiresAt) - now()) / 1000
 
   function refuseBrowsers(request: Request): void {
     if (config.bearerRefusesBrowsers && request.headers.has('sec-fetch-site')) {
@@ -314,21 +333,23 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
 
   const routes: Record<string, Route> = {
     [`GET ${base}/csrf`]: async (request, info) => {
-      // Signed in: hand out (masked) the session's token. Otherwise start a pre-session.
-      let identity: Identity | null = null
-      try {
-        identity = await authenticate(request, info)
-      } catch {
-        identity = null
+      // Signed in (even with an expired access cookie): hand out, masked, the live session's token.
+      // Otherwise start a pre-session. Never replace a live session's token with a pre-session one.
+      let sessionId: string | null = null
+      if (request.headers.has('authorization')) {
+        sessionId = (await authenticate(request, info)).sessionId
+      } else {
+        sessionId = await cookieSessionId(info)
       }
+      const session = sessionId ? await liveSession(sessionId) : null
       const current = singleCookie(info, cookies.csrf.name)
-      if (identity?.via === 'cookie' && current && verifyCsrfToken(csrfKey, current, { kind: 'session', sessionId: identity.sessionId })) {
-        return json({ csrfToken: maskToken(current) })
-      }
-      if (identity?.via === 'cookie') {
-        const token = mintCsrfToken(csrfKey, { kind: 'session', sessionId: identity.sessionId })
+      if (session) {
+        if (current && verifyCsrfToken(csrfKey, current, { kind: 'session', sessionId: session.id })) {
+          return json({ csrfToken: maskToken(current) })
+        }
+        const token = mintCsrfToken(csrfKey, { kind: 'session', sessionId: session.id })
         const res = json({ csrfToken: maskToken(token) })
-        setCsrf(res.headers, token, config.refreshTtl)
+        setCsrf(res.headers, token, csrfMaxAge(session))
         return res
       }
       if (current && verifyCsrfToken(csrfKey, current, { kind: 'pre' })) return json({ csrfToken: maskToken(current) })
@@ -352,14 +373,12 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
 
     [`POST ${base}/login`]: async (request, info) => {
       checkOrigin(request, info, config)
-      const bindings = await preSessionBindings(info)
-      checkCsrf(request, info, bindings)
+      const previous = checkCsrf(request, info, await preSessionBindings(info))
       const body = await readJsonObject(request, config.maxBodyBytes)
       const { username, password } = readCredentials(body)
       const user = await checkCredentials(username, password, info)
-      // Never carry a session across a login: the one this browser had (if any) ends here.
-      const previous = bindings.find((b) => b.kind === 'session')
-      if (previous?.kind === 'session') {
+      // Never carry a session across a login: the one this browser proved it holds (by its CSRF MAC) ends here.
+      if (previous.kind === 'session') {
         await store.revokeSession(previous.sessionId, 'replaced_by_login', now())
         await revoke([previous.sessionId])
       }
@@ -393,6 +412,14 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       const sessionId = refreshTokenSession(presented)
       if (!sessionId) return bearerMode ? errorResponse(new BastionError('unauthenticated', 'The refresh token is not valid.')) : unauthenticatedClearing('The refresh token is not valid.')
       if (!bearerMode) checkCsrf(request, info, [{ kind: 'session', sessionId }])
+      const expectedKind: SessionKind = bearerMode ? 'bearer' : 'cookie'
+      // A browser's token presented as a native one (or the reverse) is refused before anything changes.
+      const known = await store.findSession(sessionId)
+      if (!known || known.kind !== expectedKind) {
+        return bearerMode
+          ? errorResponse(new BastionError('unauthenticated', 'The refresh token is not valid; sign in again.'))
+          : unauthenticatedClearing('The session has ended; sign in again.')
+      }
       const t = now()
       const successor = successorOf(successorKey, presented, sessionId)
       const outcome = await store.rotateRefresh({
@@ -402,7 +429,6 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
         graceMs: config.refreshGrace * 1000,
         refreshExpiresAt: (s) => Math.min(s.expiresAt, t + config.refreshTtl * 1000),
       })
-      const expectedKind: SessionKind = bearerMode ? 'bearer' : 'cookie'
       if (outcome.kind === 'reused') {
         await revoke([outcome.session.id])
         config.log({ level: 'warn', event: 'refresh_token_reuse', session: outcome.session.id, user: outcome.session.userId, ip: info.clientIp })
@@ -422,6 +448,8 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       const res = json({ session: sessionView(outcome.session, token.expiresAt), csrfToken: maskToken(csrf) })
       setAccess(res.headers, token.token)
       setRefresh(res.headers, successor, outcome.session)
+      // The CSRF cookie lives as long as the session's refresh token does, so it is renewed with it.
+      setCsrf(res.headers, csrf, csrfMaxAge(outcome.session))
       return res
     },
 

@@ -139,6 +139,8 @@ export function parseOrigin(value: string): URL | null {
     return null
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return null
+  // WHATWG URL accepts `*` in a host; an allow-list entry with a wildcard would silently never match.
+  if (url.hostname.includes('*')) return null
   if (url.origin !== value.replace(/\/$/, '')) return null
   return url
 }

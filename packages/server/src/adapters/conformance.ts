@@ -324,14 +324,15 @@ export function describeAdapterConformance(name: string, start: StartApp): void 
       expect(other.headers.get('access-control-allow-origin')).toBeNull()
     })
 
-    it('refresh rotates both tokens; the new access cookie works', async () => {
+    it('refresh rotates both tokens and renews (not replaces) the CSRF cookie; the new access cookie works', async () => {
       const { jar, csrf } = await login()
-      const before = { access: jar.get('__Host-access'), refresh: jar.get('__Secure-refresh') }
+      const before = { access: jar.get('__Host-access'), refresh: jar.get('__Secure-refresh'), csrf: jar.get('__Host-csrf') }
       const res = await call('/auth/refresh', { jar, csrf, method: 'POST' })
       expect(res.status).toBe(200)
       expect(await res.json()).toMatchObject({ session: { id: expect.any(String) } })
       const names = res.headers.getSetCookie().map((l) => parseSetCookie(l).name).sort()
-      expect(names).toEqual(['__Host-access', '__Secure-refresh'])
+      expect(names).toEqual(['__Host-access', '__Host-csrf', '__Secure-refresh'])
+      expect(jar.get('__Host-csrf')).toBe(before.csrf)
       expect(jar.get('__Host-access')).not.toBe(before.access)
       expect(jar.get('__Secure-refresh')).not.toBe(before.refresh)
       expect((await call('/api/me', { jar })).status).toBe(200)

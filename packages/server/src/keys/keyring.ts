@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import { randomToken } from '../crypto/encoding.ts'
 import { open, seal } from '../crypto/secret.ts'
+import { ConfigError } from '../errors.ts'
 import type { KeyRecord, Store } from '../store.ts'
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256'
@@ -55,7 +56,15 @@ export class Keyring {
       const publicKey = (await importJWK(publicJwk, record.alg)) as CryptoKey
       let privateKey: CryptoKey | null = null
       if (record.retiredAt === null) {
-        const jwk = JSON.parse(open(this.wrapKey, record.sealedPrivateJwk, `key:${record.kid}`)) as JWK
+        let sealed: string
+        try {
+          sealed = open(this.wrapKey, record.sealedPrivateJwk, `key:${record.kid}`)
+        } catch {
+          throw new ConfigError(
+            `The signing key ${record.kid} in the store was sealed with a different secret. Start with the secret this store was created with (BASTION_SECRET), or rotate deliberately: every session would end.`,
+          )
+        }
+        const jwk = JSON.parse(sealed) as JWK
         privateKey = (await importJWK(jwk, record.alg)) as CryptoKey
       }
       next.set(record.kid, { record, publicKey, publicJwk, privateKey })
