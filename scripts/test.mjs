@@ -44,8 +44,13 @@ const suites = [
   },
   {
     name: 'redis',
-    label: 'Redis rate limits and revocation bus',
-    needs: async () => ((await reachable(REDIS_URL)) ? null : `no Redis at ${REDIS_URL}. Start one, or set BASTION_TEST_REDIS_URL.`),
+    label: 'Redis rate limits, revocation bus, two instances on PostgreSQL + Redis',
+    needs: async () =>
+      !(await reachable(REDIS_URL))
+        ? `no Redis at ${REDIS_URL}. Start one, or set BASTION_TEST_REDIS_URL.`
+        : !(await reachable(PG_URL))
+          ? `the two-instance tests also need PostgreSQL at ${PG_URL}.`
+          : null,
     args: ['--config', 'packages/server/src/stores/vitest.services.config.ts', '.redis.test.ts'],
   },
   {
