@@ -18,6 +18,8 @@ const REDIS = process.env.BASTION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const PUBLIC_ORIGIN = 'http://localhost:8080' // the load balancer browsers talk to
 const run = randomBytes(5).toString('hex')
 const schema = `bastion_cluster_${run}`
+// Redis outlives a run (its counters have a window): a user of this run only.
+const USER = `alice${run}`
 
 interface Instance {
   bastion: Bastion
@@ -70,7 +72,7 @@ let b: Instance
 beforeAll(async () => {
   // Started together: both may create a first signing key; they must still agree.
   ;[a, b] = await Promise.all([instance(), instance()])
-  await a.bastion.createUser('alice', 'alice-password-1')
+  await a.bastion.createUser(USER, 'alice-password-1')
 })
 
 afterAll(async () => {
@@ -83,7 +85,7 @@ afterAll(async () => {
 
 async function signIn(via: (i: Instance) => Browser, on: Instance) {
   await via(on).request('GET', '/auth/csrf')
-  const res = await via(on).request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password-1' } })
+  const res = await via(on).request('POST', '/auth/login', { body: { username: USER, password: 'alice-password-1' } })
   expect(res.status).toBe(200)
   return res.body.session.id as string
 }
@@ -139,7 +141,7 @@ describe('two instances on PostgreSQL and Redis', () => {
     for (const target of [a, b, a, b, a]) {
       const { via } = browserVia()
       await via(target).request('GET', '/auth/csrf')
-      statuses.push((await via(target).request('POST', '/auth/login', { body: { username: 'alice', password: 'wrong-password-9' } })).status)
+      statuses.push((await via(target).request('POST', '/auth/login', { body: { username: USER, password: 'wrong-password-9' } })).status)
     }
     expect(statuses).toEqual([401, 401, 401, 429, 429])
   })
