@@ -4,103 +4,13 @@
  * the client build that e2e/global-setup.ts ran once), drives Chromium through
  * playwright-core, and offers the few helpers every suite shares.
  */
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core'
-import { ROOT } from './paths.ts'
 
 export { ARTIFACTS, ROOT } from './paths.ts'
+export { startDemo, type Demo } from '../apps/demo/src/testing/start-demo.ts'
 
 export const ALICE = { username: 'alice', password: 'alice-password-1', balance: 100_000 } as const
 export const MALLORY = { username: 'mallory', password: 'mallory-password-1', balance: 0 } as const
-
-const READY = /Bastion demo bank listening on (\S+) \(attacker page on (\S+), data in (.+)\)/
-
-export interface Demo {
-  /** e.g. http://localhost:41234 */
-  bankUrl: string
-  /** e.g. http://127.0.0.1:41235 (another site than the bank) */
-  attackerUrl: string
-  dataDir: string
-  /** Everything the server wrote so far (stdout and stderr), for failure messages. */
-  output(): string
-  /** SIGTERM, then the exit code (null if it died of a signal). Idempotent. */
-  stop(): Promise<number | null>
-}
-
-/**
- * Starts the demo bank on a free port (PORT=0: the attacker page also gets a
- * free port) with a fresh data directory, plus `env` (e.g. BASTION_ACCESS_TTL),
- * and resolves once the ready line is printed.
- */
-export async function startDemo(env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Demo> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bastion-e2e-'))
-  const childEnv: NodeJS.ProcessEnv = { ...process.env }
-  // Nothing from the caller's shell may change which server starts.
-  for (const name of ['ATTACKER_PORT', 'HOST', 'DATABASE_URL', 'REDIS_URL', 'BASTION_HTTPS', 'BASTION_SECRET', 'BASTION_PUBLIC_ORIGIN',
-    'BASTION_ALLOWED_ORIGINS', 'BASTION_TRUST_PROXY', 'BASTION_ACCESS_TTL', 'BASTION_REFRESH_TTL', 'BASTION_REFRESH_GRACE',
-    'BASTION_SESSION_MAX_AGE', 'NODE_ENV']) delete childEnv[name]
-  Object.assign(childEnv, { PORT: '0', BASTION_DATA_DIR: dataDir }, env)
-
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/demo/src/main.ts'], {
-    cwd: ROOT,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const killOnExit = () => child.kill('SIGKILL')
-  process.once('exit', killOnExit)
-
-  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`the demo printed no ready line within ${timeoutMs} ms:\n${output}`))
-    }, timeoutMs)
-    const onData = () => {
-      const m = READY.exec(output)
-      if (m) {
-        clearTimeout(timer)
-        child.stdout.off('data', onData)
-        resolve(m)
-      }
-    }
-    child.stdout.on('data', onData)
-    void exited.then((code) => {
-      clearTimeout(timer)
-      reject(new Error(`the demo exited (${code}) before it was ready:\n${output}`))
-    })
-  })
-
-  let stopping: Promise<number | null> | undefined
-  return {
-    bankUrl: match[1]!,
-    attackerUrl: match[2]!,
-    dataDir,
-    output: () => output,
-    stop() {
-      stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-        const timeout = new Promise<'timeout'>((r) => setTimeout(r, 10_000, 'timeout').unref())
-        const code = await Promise.race([exited, timeout])
-        process.off('exit', killOnExit)
-        if (code === 'timeout') {
-          child.kill('SIGKILL')
-          await exited
-          rmSync(dataDir, { recursive: true, force: true })
-          throw new Error(`the demo did not exit within 10 s of SIGTERM:\n${output}`)
-        }
-        rmSync(dataDir, { recursive: true, force: true })
-        return code
-      })()
-      return stopping
-    },
-  }
-}
 
 export const CHROMIUM_ARGS = [
   '--headless',

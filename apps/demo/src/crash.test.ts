@@ -1,38 +1,14 @@
 // A crash in the middle of a burst of refreshes and transfers: the server is
 // killed with SIGKILL, restarted on the same files, and every session must be
 // usable or cleanly revoked, with not one cent created or lost.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
+import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
+import { startDemo } from './testing/start-demo.ts'
 
-const root = resolve(import.meta.dirname, '../../..')
 const dataDir = mkdtempSync(join(tmpdir(), 'bastion-crash-'))
-
-async function startDemo(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/demo/src/main.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', BASTION_DATA_DIR: dataDir, BASTION_REFRESH_GRACE: '30', NODE_ENV: 'test' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr!.on('data', (d) => (stderr += String(d)))
-  const url = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`demo did not start: ${stderr}`)), 30_000)
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = /listening on (http:\/\/\S+)/.exec(line)
-      if (m) {
-        clearTimeout(timer)
-        ok(m[1]!)
-      }
-    })
-    child.once('exit', (code) => fail(new Error(`demo exited with ${code}: ${stderr}`)))
-  })
-  return { child, url }
-}
 
 /** Just enough of a browser: a cookie jar and the CSRF header. */
 class Client {
@@ -69,14 +45,15 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
 
 describe('SIGKILL in the middle of refreshes and transfers', () => {
   it('leaves every session usable or cleanly revoked, and the money where it was', async () => {
-    let demo = await startDemo()
+    const env = { BASTION_REFRESH_GRACE: '30' }
+    let demo = await startDemo(env, { dataDir })
     const users = [
       ['alice', 'alice-password-1', 'mallory'],
       ['mallory', 'mallory-password-1', 'alice'],
       ['alice', 'alice-password-1', 'mallory'],
       ['mallory', 'mallory-password-1', 'alice'],
     ] as const
-    const clients = users.map(() => new Client(demo.url))
+    const clients = users.map(() => new Client(demo.bankUrl))
     await Promise.all(clients.map((c, i) => c.login(users[i]![0], users[i]![1])))
     // Give mallory something to send back.
     expect((await clients[0]!.send('POST', '/api/transfer', { to: 'mallory', amount: 5_000 })).status).toBe(201)
@@ -95,15 +72,15 @@ describe('SIGKILL in the middle of refreshes and transfers', () => {
       }
     })
     await sleep(400)
-    demo.child.kill('SIGKILL')
+    await demo.kill()
     stop = true
     await Promise.all(burst)
     console.log(`burst: ${statuses.length} answers before the kill`)
     expect(statuses.length).toBeGreaterThan(20)
     expect(statuses.filter((s) => s >= 500)).toEqual([])
 
-    demo = await startDemo()
-    for (const c of clients) c.url = demo.url
+    demo = await startDemo(env, { dataDir })
+    for (const c of clients) c.url = demo.bankUrl
     for (const c of clients) {
       const refreshed = await c.send('POST', '/auth/refresh')
       if (refreshed.status === 200) {
@@ -119,8 +96,7 @@ describe('SIGKILL in the middle of refreshes and transfers', () => {
     const usable = clients.filter((c) => c.jar.has('__Secure-refresh')).length
     expect(usable).toBeGreaterThan(0)
 
-    demo.child.kill('SIGTERM')
-    await new Promise((r) => demo.child.once('exit', r))
+    expect(await demo.stop()).toBe(0)
     const bank = new Database(join(dataDir, 'bank.sqlite'), { readonly: true })
     const { total, negative } = bank.prepare('SELECT SUM(balance) AS total, SUM(balance < 0) AS negative FROM accounts').get() as { total: number; negative: number }
     const integrity = bank.pragma('integrity_check', { simple: true })
