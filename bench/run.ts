@@ -52,7 +52,7 @@ const rows: Array<{ name: string; rps: number; p99: number; errors: number }> = 
 async function scenario(name: string, url: string, headers?: Record<string, string>) {
   const r = await load(url, headers)
   rows.push({ name, ...r })
-  process.stdout.write(`  ${name.padEnd(46)} ${Math.round(r.rps).toString().padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms${r.errors ? `  (${r.errors} errors!)` : ''}\n`)
+  process.stdout.write(`  ${name.padEnd(48)} ${Math.round(r.rps).toString().padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms${r.errors ? `  (${r.errors} errors!)` : ''}\n`)
 }
 
 process.stdout.write(`Bastion benchmark: ${SECONDS} s per scenario, ${CONNECTIONS} connections, server ${pin ? 'pinned to CPU 0' : 'unpinned'}, Node ${process.version}\n\n`)
@@ -67,9 +67,15 @@ await scenario('Bastion  GET /api/me (access cookie)', `${bastion.ready.url}/api
 await scenario('Bastion  GET /api/me (Authorization: Bearer)', `${bastion.ready.url}/api/me`, { authorization: `Bearer ${bastion.ready.bearer!}` })
 bastion.child.kill('SIGTERM')
 
+const onExpress = await start('bench/servers/bastion-express.ts')
+await scenario('Bastion on Express  GET /api/public', `${onExpress.ready.url}/api/public`)
+await scenario('Bastion on Express  GET /api/me (requireAuth)', `${onExpress.ready.url}/api/me`, { cookie: onExpress.ready.cookie! })
+onExpress.child.kill('SIGTERM')
+
 const peer = await start('bench/servers/peer-express-jwt.ts')
 await scenario('Peer     GET /api/public (Express, no auth)', `${peer.ready.url}/api/public`)
 await scenario('Peer     GET /api/me (Express + jsonwebtoken)', `${peer.ready.url}/api/me`, { cookie: peer.ready.cookie! })
+await scenario('Peer     GET /api/me (jsonwebtoken, KeyObject)', `${peer.ready.url}/api/me-keyobject`, { cookie: peer.ready.cookie! })
 peer.child.kill('SIGTERM')
 
 const rps = (name: string) => rows.find((r) => r.name.startsWith(name))!.rps
@@ -77,14 +83,20 @@ const ratio = (a: number, b: number) => (a / b).toFixed(2)
 const ceiling = rps('node:http')
 const bPublic = rps('Bastion  GET /api/public')
 const bAuth = rps('Bastion  GET /api/me (access cookie)')
+const ePublic = rps('Bastion on Express  GET /api/public')
+const eAuth = rps('Bastion on Express  GET /api/me')
 const pPublic = rps('Peer     GET /api/public')
-const pAuth = rps('Peer     GET /api/me')
+const pAuth = rps('Peer     GET /api/me (Express + jsonwebtoken)')
+const pKeyAuth = rps('Peer     GET /api/me (jsonwebtoken, KeyObject)')
 process.stdout.write(`
 Ratios (same run):
   Bastion authenticated / Bastion unauthenticated   ${ratio(bAuth, bPublic)}
   Bastion authenticated / node:http ceiling         ${ratio(bAuth, ceiling)}   (design goal: ≥ 0.50)
+  Bastion-on-Express authenticated / unauthenticated ${ratio(eAuth, ePublic)}
   Peer authenticated / Peer unauthenticated         ${ratio(pAuth, pPublic)}
-  Bastion authenticated / Peer authenticated        ${ratio(bAuth, pAuth)}
+  Bastion-on-Express auth / Peer (Express) auth     ${ratio(eAuth, pAuth)}   (same framework, same route; the peer as tutorials write it)
+  Bastion-on-Express auth / Peer with a KeyObject   ${ratio(eAuth, pKeyAuth)}   (the peer written carefully)
+  Bastion (node adapter) auth / Peer auth           ${ratio(bAuth, pAuth)}
 `)
 if (rows.some((r) => r.errors > 0)) {
   process.stdout.write('\nSome requests failed: the figures above are not valid.\n')

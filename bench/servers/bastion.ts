@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { createBastion, json } from '@bastion/server'
 import { toNodeListener } from '@bastion/server/node'
 import { sqliteStore } from '@bastion/server/sqlite'
+import { signInOver } from './sign-in.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'bastion-bench-'))
 const bastion = await createBastion({
@@ -32,20 +33,6 @@ const server = createServer(
 server.listen(0, '127.0.0.1', async () => {
   const { port } = server.address() as { port: number }
   const url = `http://127.0.0.1:${port}`
-  // Sign in over real HTTP, as a browser would, to get the cookies the load will carry.
-  const csrfRes = await fetch(`${url}/auth/csrf`)
-  const csrf = csrfRes.headers.getSetCookie()[0]!.split(';')[0]!
-  const login = await fetch(`${url}/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', cookie: csrf, 'x-csrf-token': csrf.split('=')[1]! },
-    body: JSON.stringify({ username: 'alice', password: 'alice-password-1' }),
-  })
-  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).filter((c) => c!.startsWith('__Host-access')).join('; ')
-  const token = await fetch(`${url}/auth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'alice', password: 'alice-password-1' }),
-  }).then((r) => r.json() as Promise<{ accessToken: string }>)
-  process.stdout.write(JSON.stringify({ ready: true, url, cookie, bearer: token.accessToken }) + '\n')
+  process.stdout.write(JSON.stringify({ ready: true, url, ...(await signInOver(url)) }) + '\n')
 })
 process.on('SIGTERM', () => process.exit(0))

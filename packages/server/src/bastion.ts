@@ -5,7 +5,7 @@ import { maskToken, mintCsrfToken, unmaskToken, verifyCsrfToken, claimsSession, 
 import { BastionError, StoreConflictError, StoreUnavailableError } from './errors.ts'
 import { checkOrigin, corsHeaders, preflight } from './guards/origin.ts'
 import { memoryRateLimits, RateLimiter } from './guards/rate-limit.ts'
-import { requestInfo, singleCookie, type RequestContext, type RequestInfo } from './guards/request-info.ts'
+import { requestInfo, singleCookie, type RequestContext, type RequestHead, type RequestInfo } from './guards/request-info.ts'
 import { readJsonObject, stringField } from './http/body.ts'
 import { serializeCookie } from './http/cookies.ts'
 import { errorResponse, json, noContent } from './http/respond.ts'
@@ -24,7 +24,7 @@ import type { RateLimitStore, SessionKind, SessionRecord, UserRecord } from './s
 import { AccessTokens, type AccessClaims } from './tokens/access-token.ts'
 import { RevocationList } from './tokens/revocation-list.ts'
 
-export type { RequestContext } from './guards/request-info.ts'
+export type { RequestContext, RequestHead } from './guards/request-info.ts'
 
 /** Who a request is, once authenticated. */
 export interface Identity {
@@ -52,12 +52,20 @@ export interface Bastion {
    */
   handle(request: Request, ctx?: RequestContext): Promise<Response | null>
   /**
+   * Whether `handle` may answer this method and path (the auth endpoints, the
+   * JWKS, a CORS preflight). For any other request it returns null, so
+   * adapters need not build a web Request to ask.
+   */
+  answers(method: string, pathname: string): boolean
+  /**
    * Authenticates an application request. For state-changing methods it also
    * runs the Origin / Fetch-Metadata and CSRF checks (cookie mode only).
    */
-  guard(request: Request, ctx?: RequestContext): Promise<GuardResult>
+  guard(request: RequestHead, ctx?: RequestContext): Promise<GuardResult>
   /** Adds the CORS headers an allowed SPA origin needs to any response. */
-  decorate(request: Request, response: Response): Response
+  decorate(request: RequestHead, response: Response): Response
+  /** The CORS headers (and `Vary`) an application response to this request needs; empty for a same-origin request. */
+  corsHeaders(request: RequestHead): Record<string, string>
   /** Makes a new signing key; the old one verifies until its tokens expire. */
   rotateKeys(): Promise<string>
   createUser(username: string, password: string): Promise<PublicUser>
@@ -137,7 +145,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   }
 
   /** Bearer header, else the access cookie. Throws with the contract's code. */
-  async function authenticate(request: Request, info: RequestInfo): Promise<Identity> {
+  async function authenticate(request: RequestHead, info: RequestInfo): Promise<Identity> {
     const authorization = request.headers.get('authorization')
     if (authorization !== null) {
       const m = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization)
@@ -165,7 +173,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
    * Double submit (header equals cookie) and the cookie's MAC bound to one of
    * `bindings`; returns the binding it proved.
    */
-  function checkCsrf(request: Request, info: RequestInfo, bindings: CsrfBinding[]): CsrfBinding {
+  function checkCsrf(request: RequestHead, info: RequestInfo, bindings: CsrfBinding[]): CsrfBinding {
     const header = request.headers.get(config.csrfHeader)
     if (!header) throw new BastionError('csrf_failed', `The ${config.csrfHeader} header is missing.`)
     const cookie = singleCookie(info, cookies.csrf.name)
@@ -179,7 +187,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     return proved
   }
 
-  async function guard(request: Request, ctx: RequestContext = {}): Promise<GuardResult> {
+  async function guard(request: RequestHead, ctx: RequestContext = {}): Promise<GuardResult> {
     try {
       const info = requestInfo(request, ctx, config)
       const bearer = request.headers.has('authorization')
@@ -321,7 +329,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
 
   const csrfMaxAge = (s: SessionRecord) => (Math.min(s.expiresAt, s.refreshExpiresAt) - now()) / 1000
 
-  function refuseBrowsers(request: Request): void {
+  function refuseBrowsers(request: RequestHead): void {
     if (config.bearerRefusesBrowsers && request.headers.has('sec-fetch-site')) {
       throw new BastionError('forbidden_origin', `Bearer tokens are for native clients; a browser signs in with POST ${base}/login and keeps its tokens in HttpOnly cookies.`)
     }
@@ -545,7 +553,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       }),
   }
 
-  async function mustGuard(request: Request, info: RequestInfo): Promise<{ identity: Identity }> {
+  async function mustGuard(request: RequestHead, info: RequestInfo): Promise<{ identity: Identity }> {
     if (!request.headers.has('authorization')) checkOrigin(request, info, config)
     const identity = await authenticate(request, info)
     if (identity.via === 'cookie') checkCsrf(request, info, [{ kind: 'session', sessionId: identity.sessionId }])
@@ -581,11 +589,21 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     return errorResponse(new BastionError('unavailable', 'The request could not be completed; try again.', { retryAfter: 1 }))
   }
 
-  function decorate(request: Request, response: Response): Response {
-    if (config.allowedOrigins.size > 0) response.headers.append('Vary', 'Origin')
-    const cors = corsHeaders(request, config)
-    if (cors) for (const [k, v] of Object.entries(cors)) response.headers.set(k, v)
+  function appCorsHeaders(request: RequestHead): Record<string, string> {
+    const cors = corsHeaders(request, config) ?? {}
+    return config.allowedOrigins.size > 0 ? { ...cors, Vary: 'Origin' } : cors
+  }
+
+  function decorate(request: RequestHead, response: Response): Response {
+    for (const [k, v] of Object.entries(appCorsHeaders(request))) {
+      if (k === 'Vary') response.headers.append(k, v)
+      else response.headers.set(k, v)
+    }
     return response
+  }
+
+  function answers(method: string, pathname: string): boolean {
+    return method === 'OPTIONS' || pathname === '/.well-known/jwks.json' || pathname.startsWith(`${base}/`)
   }
 
   async function handle(request: Request, ctx: RequestContext = {}): Promise<Response | null> {
@@ -613,8 +631,10 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   return {
     config,
     handle,
+    answers,
     guard,
     decorate,
+    corsHeaders: appCorsHeaders,
     rotateKeys: () => keyring.rotate(),
     async createUser(username, password) {
       return publicUser(await createUser(username, password))

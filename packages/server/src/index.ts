@@ -1,5 +1,5 @@
 export { createBastion } from './bastion.ts'
-export type { Bastion, CreateBastionOptions, GuardResult, Identity, PublicUser, RequestContext } from './bastion.ts'
+export type { Bastion, CreateBastionOptions, GuardResult, Identity, PublicUser, RequestContext, RequestHead } from './bastion.ts'
 export { resolveConfig } from './config.ts'
 export type { BastionOptions, CookieOptions, LogEvent, RateLimitRule, ResolvedConfig, SameSite } from './config.ts'
 export { BastionError, ConfigError, StoreConflictError, StoreUnavailableError, ERROR_STATUS } from './errors.ts'

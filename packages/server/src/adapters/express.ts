@@ -20,7 +20,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { NextFunction, Request as ExpressRequest, RequestHandler, Response as ExpressResponse } from 'express'
 import type { Bastion, Identity } from '../bastion.ts'
-import { contextOf, toWebRequest, writeWebResponse } from './node.ts'
+import { contextOf, requestHead, setCorsHeaders, toWebRequest, writeWebResponse } from './node.ts'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -62,13 +62,13 @@ function webRequestOf(req: ExpressRequest): Request {
  */
 export function bastionExpress(bastion: Bastion): RequestHandler {
   return async (req: ExpressRequest, res: ExpressResponse, next: NextFunction): Promise<void> => {
-    const request = webRequestOf(req)
-    const response = await bastion.handle(request, contextOf(req))
+    if (!bastion.answers(req.method, req.path)) {
+      setCorsHeaders(bastion, requestHead(req, req.originalUrl), (name, value) => (name === 'Vary' ? res.append(name, value) : res.setHeader(name, value)))
+      return next()
+    }
+    const response = await bastion.handle(webRequestOf(req), contextOf(req))
     if (response) return writeWebResponse(res, response, req.method)
-    bastion.decorate(request, new Response(null)).headers.forEach((value, name) => {
-      if (name === 'vary') res.append(name, value)
-      else res.setHeader(name, value)
-    })
+    setCorsHeaders(bastion, requestHead(req, req.originalUrl), (name, value) => (name === 'Vary' ? res.append(name, value) : res.setHeader(name, value)))
     next()
   }
 }
@@ -81,7 +81,7 @@ export function bastionExpress(bastion: Bastion): RequestHandler {
  */
 export function requireAuth(bastion: Bastion): RequestHandler {
   return async (req: ExpressRequest, res: ExpressResponse, next: NextFunction): Promise<void> => {
-    const result = await bastion.guard(webRequestOf(req), contextOf(req))
+    const result = await bastion.guard(requestHead(req, req.originalUrl), contextOf(req))
     if (!result.ok) return writeWebResponse(res, result.response, req.method)
     req.auth = result.identity
     next()

@@ -19,7 +19,7 @@ import type { IncomingMessage } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { Bastion, Identity } from '../bastion.ts'
 import { knownBody } from '../http/respond.ts'
-import { contextOf, toWebRequest } from './node.ts'
+import { contextOf, requestHead, setCorsHeaders, toWebRequest } from './node.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -60,12 +60,12 @@ export function bastionFastify(bastion: Bastion): FastifyPluginAsync {
   const plugin: FastifyPluginAsync = async (fastify) => {
     if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', undefined)
     fastify.addHook('onRequest', async (request, reply) => {
-      const web = webRequestOf(request.raw)
-      const response = await bastion.handle(web, contextOf(request.raw))
-      if (response) return send(reply, response)
-      bastion.decorate(web, new Response(null)).headers.forEach((value, name) => {
-        reply.header(name, value)
-      })
+      const pathname = (request.raw.url ?? '/').split('?')[0]!
+      if (bastion.answers(request.method, pathname)) {
+        const response = await bastion.handle(webRequestOf(request.raw), contextOf(request.raw))
+        if (response) return send(reply, response)
+      }
+      setCorsHeaders(bastion, requestHead(request.raw), (name, value) => void reply.header(name, value))
       return undefined
     })
   }
@@ -83,7 +83,7 @@ export function bastionFastify(bastion: Bastion): FastifyPluginAsync {
  */
 export function requireAuth(bastion: Bastion): preHandlerAsyncHookHandler {
   return async function requireAuth(request: FastifyRequest, reply: FastifyReply) {
-    const result = await bastion.guard(webRequestOf(request.raw), contextOf(request.raw))
+    const result = await bastion.guard(requestHead(request.raw), contextOf(request.raw))
     if (!result.ok) return send(reply, result.response)
     request.auth = result.identity
     return undefined

@@ -37,9 +37,7 @@ export function bastionHono(bastion: Bastion): MiddlewareHandler {
     const response = await bastion.handle(c.req.raw, contextOf(c))
     if (response) return response
     await next()
-    bastion.decorate(c.req.raw, new Response(null)).headers.forEach((value, name) => {
-      c.header(name, value, { append: name === 'vary' })
-    })
+    for (const [name, value] of Object.entries(bastion.corsHeaders(c.req.raw))) c.header(name, value, { append: name === 'Vary' })
     return undefined
   }
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
-import type { Bastion, RequestContext } from '../bastion.ts'
+import type { Bastion, RequestContext, RequestHead } from '../bastion.ts'
 import { knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
 
@@ -68,6 +68,31 @@ export function toWebRequest(req: IncomingMessage, scheme?: 'http' | 'https', ov
     }
   }
   return new Request(url, { method, headers, body, duplex: 'half' } as RequestInit)
+}
+
+/**
+ * The method, URL and headers of an IncomingMessage, read in place: enough for
+ * `bastion.guard`, without building a web Request for every application route.
+ */
+export function requestHead(req: IncomingMessage, path?: string): RequestHead {
+  const scheme = (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http'
+  const header = (name: string) => req.headers[name.toLowerCase()]
+  return {
+    method: req.method ?? 'GET',
+    url: `${scheme}://${req.headers.host ?? 'localhost'}${path ?? req.url ?? '/'}`,
+    headers: {
+      get: (name) => {
+        const v = header(name)
+        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v
+      },
+      has: (name) => header(name) !== undefined,
+    },
+  }
+}
+
+/** Sets the CORS headers an allowed SPA origin needs on a response the application will write. */
+export function setCorsHeaders(bastion: Bastion, head: RequestHead, set: (name: string, value: string) => void): void {
+  for (const [name, value] of Object.entries(bastion.corsHeaders(head))) set(name, value)
 }
 
 export async function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {

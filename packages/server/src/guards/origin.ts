@@ -1,13 +1,13 @@
 import type { ResolvedConfig } from '../config.ts'
 import { BastionError } from '../errors.ts'
-import type { RequestInfo } from './request-info.ts'
+import type { RequestHead, RequestInfo } from './request-info.ts'
 
 /**
  * Fetch Metadata and Origin checks for state-changing requests. A sibling
  * subdomain is not trusted (`same-site` is refused), `Origin: null` never is;
  * only the configured SPA origins are let in from elsewhere.
  */
-export function checkOrigin(request: Request, info: RequestInfo, config: ResolvedConfig): void {
+export function checkOrigin(request: RequestHead, info: RequestInfo, config: ResolvedConfig): void {
   const origin = request.headers.get('origin')
   const site = request.headers.get('sec-fetch-site')
   if (origin === 'null') throw new BastionError('forbidden_origin', 'Requests with Origin: null are refused.')
@@ -21,7 +21,7 @@ export function checkOrigin(request: Request, info: RequestInfo, config: Resolve
 }
 
 /** CORS headers for an allowed SPA origin: exact match from the list, never a reflection of whatever came. */
-export function corsHeaders(request: Request, config: ResolvedConfig): Record<string, string> | null {
+export function corsHeaders(request: RequestHead, config: ResolvedConfig): Record<string, string> | null {
   const origin = request.headers.get('origin')
   if (!origin || !config.allowedOrigins.has(origin)) return null
   return {

@@ -2,6 +2,18 @@ import type { ResolvedConfig } from '../config.ts'
 import { BastionError } from '../errors.ts'
 import { MAX_COOKIE_HEADER, parseCookies } from '../http/cookies.ts'
 
+/**
+ * What authentication needs of a request: its method, URL and headers, never
+ * its body. A web `Request` is one; an adapter may pass a lighter view of its
+ * framework's request so that guarding an application route costs no
+ * `Request` construction.
+ */
+export interface RequestHead {
+  readonly method: string
+  readonly url: string
+  readonly headers: { get(name: string): string | null; has(name: string): boolean }
+}
+
 /** What an adapter knows that a web Request does not carry. */
 export interface RequestContext {
   /** The peer's address as the socket saw it. */
@@ -24,7 +36,7 @@ function firstForwarded(value: string | null): string | undefined {
   return value?.split(',')[0]?.trim() || undefined
 }
 
-export function requestInfo(request: Request, ctx: RequestContext, config: ResolvedConfig): RequestInfo {
+export function requestInfo(request: RequestHead, ctx: RequestContext, config: ResolvedConfig): RequestInfo {
   const cookieHeader = request.headers.get('cookie')
   if (cookieHeader && cookieHeader.length > MAX_COOKIE_HEADER) {
     throw new BastionError('bad_request', `Cookie header larger than ${MAX_COOKIE_HEADER} bytes.`)
@@ -42,7 +54,13 @@ export function requestInfo(request: Request, ctx: RequestContext, config: Resol
     const last = hops?.[hops.length - 1]
     if (last) clientIp = last
   }
-  if (!ownOrigin) ownOrigin = new URL(request.url).origin
+  if (!ownOrigin) {
+    try {
+      ownOrigin = new URL(request.url).origin
+    } catch {
+      throw new BastionError('bad_request', 'Malformed Host header.')
+    }
+  }
   const ua = request.headers.get('user-agent')
   return {
     ownOrigin,
