@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -322,6 +323,22 @@ export function describeAdapterConformance(name: string, start: StartApp): void 
 
       const other = await call('/api/me', { jar, headers: { Origin: 'https://evil.example' } })
       expect(other.headers.get('access-control-allow-origin')).toBeNull()
+    })
+
+    it('a malformed Host header gets a 400 (JSON where Bastion answers), on an app route and on an auth route, never a 5xx', async () => {
+      const port = Number(new URL(app.url).port)
+      for (const path of ['/api/me', '/auth/session']) {
+        const head = await new Promise<string>((resolve, reject) => {
+          const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: [bad\r\nConnection: close\r\n\r\n`))
+          let out = ''
+          socket.on('data', (d) => (out += String(d)))
+          socket.on('end', () => resolve(out))
+          socket.on('error', reject)
+        })
+        expect(head.split('\r\n')[0]).toMatch(/^HTTP\/1\.1 400 /)
+        // @hono/node-server refuses it itself (text/plain) before any middleware runs; where Bastion answers, it is JSON.
+        if (/content-type: application\/json/i.test(head)) expect(head).toContain('"code":"bad_request"')
+      }
     })
 
     it('refresh rotates both tokens and renews (not replaces) the CSRF cookie; the new access cookie works', async () => {

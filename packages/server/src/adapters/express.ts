@@ -20,7 +20,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { NextFunction, Request as ExpressRequest, RequestHandler, Response as ExpressResponse } from 'express'
 import type { Bastion, Identity } from '../bastion.ts'
-import { contextOf, requestHead, setCorsHeaders, toWebRequest, writeWebResponse } from './node.ts'
+import { contextOf, malformedHost, requestHead, setCorsHeaders, toWebRequest, writeWebResponse } from './node.ts'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -62,6 +62,8 @@ function webRequestOf(req: ExpressRequest): Request {
  */
 export function bastionExpress(bastion: Bastion): RequestHandler {
   return async (req: ExpressRequest, res: ExpressResponse, next: NextFunction): Promise<void> => {
+    const bad = malformedHost(req)
+    if (bad) return writeWebResponse(res, bad, req.method)
     if (!bastion.answers(req.method, req.path)) {
       setCorsHeaders(bastion, requestHead(req, req.originalUrl), (name, value) => (name === 'Vary' ? res.append(name, value) : res.setHeader(name, value)))
       return next()

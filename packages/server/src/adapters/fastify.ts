@@ -19,7 +19,7 @@ import type { IncomingMessage } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { Bastion, Identity } from '../bastion.ts'
 import { knownBody } from '../http/respond.ts'
-import { contextOf, requestHead, setCorsHeaders, toWebRequest } from './node.ts'
+import { contextOf, malformedHost, requestHead, setCorsHeaders, toWebRequest } from './node.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -60,6 +60,8 @@ export function bastionFastify(bastion: Bastion): FastifyPluginAsync {
   const plugin: FastifyPluginAsync = async (fastify) => {
     if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', undefined)
     fastify.addHook('onRequest', async (request, reply) => {
+      const bad = malformedHost(request.raw)
+      if (bad) return send(reply, bad)
       const pathname = (request.raw.url ?? '/').split('?')[0]!
       if (bastion.answers(request.method, pathname)) {
         const response = await bastion.handle(webRequestOf(request.raw), contextOf(request.raw))

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Bastion, RequestContext, RequestHead } from '../bastion.ts'
-import { knownBody } from '../http/respond.ts'
+import { BastionError } from '../errors.ts'
+import { errorResponse, knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
 
 /**
@@ -26,6 +27,20 @@ function lazyBody(req: IncomingMessage): ReadableStream<Uint8Array> {
     },
     { highWaterMark: 0 },
   )
+}
+
+/**
+ * A Host header no URL can be built from. Adapters answer it with a 400
+ * before anything else: no browser sends one, and guessing an origin for it
+ * would only blur the origin checks.
+ */
+export function malformedHost(req: IncomingMessage): Response | null {
+  try {
+    new URL(`http://${req.headers.host ?? 'localhost'}`)
+    return null
+  } catch {
+    return errorResponse(new BastionError('bad_request', 'Malformed Host header.'))
+  }
 }
 
 export interface WebRequestOverrides {
@@ -122,6 +137,11 @@ export function contextOf(req: IncomingMessage): RequestContext {
 export function toNodeListener(bastion: Bastion, app: AppHandler, options: { scheme?: 'http' | 'https' } = {}) {
   const handler = composeHandler(bastion, app)
   return (req: IncomingMessage, res: ServerResponse): void => {
+    const bad = malformedHost(req)
+    if (bad) {
+      void writeWebResponse(res, bad, req.method)
+      return
+    }
     const request = toWebRequest(req, options.scheme)
     handler(request, contextOf(req))
       .then((response) => writeWebResponse(res, response, req.method))
