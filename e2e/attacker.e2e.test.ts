@@ -1,38 +1,26 @@
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ALICE, MALLORY, apiBalance, launchBrowser, newContext, pageErrors, pageFetch, signIn, startDemo, transferViaSpa, runAllAttacks, type Demo } from './harness.ts'
+import { describe, expect, it } from 'vitest'
+import { demoAndBrowser, ALICE, MALLORY, apiBalance, newContext, pageErrors, pageFetch, signIn, transferViaSpa, runAllAttacks } from './harness.ts'
 
-let demo: Demo
-let browser: Browser
-
-beforeAll(async () => {
-  demo = await startDemo()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  if (demo) expect(await demo.stop(), demo.output()).toBe(0)
-})
+const fixture = demoAndBrowser()
 
 const ATTACKS = ['form', 'multipart', 'text-plain', 'fetch-no-cors', 'img', 'navigation', 'login-csrf']
 
 describe('the cross-site attacker page', () => {
   it('every forgery is blocked while alice is signed in, and the same transfer from the SPA works', async () => {
-    expect(new URL(demo.attackerUrl).hostname).toBe('127.0.0.1')
-    expect(new URL(demo.bankUrl).hostname).toBe('localhost')
+    expect(new URL(fixture.demo.attackerUrl).hostname).toBe('127.0.0.1')
+    expect(new URL(fixture.demo.bankUrl).hostname).toBe('localhost')
 
-    const context = await newContext(browser)
+    const context = await newContext(fixture.browser)
     const bank = await context.newPage()
     const errors = pageErrors(bank)
-    await signIn(bank, demo.bankUrl)
+    await signIn(bank, fixture.demo.bankUrl)
     const aliceBefore = await apiBalance(bank)
     expect(aliceBefore).toBe(ALICE.balance)
 
     // The attacker's site, in the same browser profile, so alice's cookies are there to abuse.
     const attacker = await context.newPage()
     pageErrors(attacker, errors)
-    await attacker.goto(demo.attackerUrl + '/')
+    await attacker.goto(fixture.demo.attackerUrl + '/')
     expect(await attacker.locator('[data-attack]').evaluateAll((els) => els.map((e) => e.getAttribute('data-attack')))).toEqual(ATTACKS)
     const results = await runAllAttacks(attacker)
     const report = JSON.stringify(results, null, 2)
@@ -57,8 +45,8 @@ describe('the cross-site attacker page', () => {
     expect(session.body.user.username).toBe(ALICE.username)
     expect((await pageFetch(bank, '/api/transfers')).body.transfers).toEqual([])
 
-    const mallory = await (await newContext(browser)).newPage()
-    await signIn(mallory, demo.bankUrl, MALLORY)
+    const mallory = await (await newContext(fixture.browser)).newPage()
+    await signIn(mallory, fixture.demo.bankUrl, MALLORY)
     expect(await apiBalance(mallory), report).toBe(MALLORY.balance)
 
     // The very transfer the forgeries tried ($50.00 to mallory) goes through from the SPA:

@@ -1,46 +1,31 @@
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
+import { describe, expect, it } from 'vitest'
+import { demoAndBrowser,
   ALICE,
   apiBalance,
-  launchBrowser,
   newContext,
   openSignIn,
   pageErrors,
   pageFetch,
   shownBalance,
   signIn,
-  startDemo,
   transferViaSpa,
-  type Demo,
 } from './harness.ts'
 
-let demo: Demo
-let browser: Browser
-
-beforeAll(async () => {
-  demo = await startDemo()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  if (demo) expect(await demo.stop(), demo.output()).toBe(0)
-})
+const fixture = demoAndBrowser()
 
 describe('the bank SPA in Chromium', () => {
   it('signs in, moves $12.34 to mallory, shows it, and signs out; the cookies carry the contract attributes', async () => {
-    const context = await newContext(browser)
+    const context = await newContext(fixture.browser)
     const page = await context.newPage()
     const errors = pageErrors(page)
 
-    await openSignIn(page, demo.bankUrl)
+    await openSignIn(page, fixture.demo.bankUrl)
     expect(await page.title()).toBe('Bastion Bank · sign in')
     // Before sign-in only the CSRF pre-session cookie exists.
     expect((await context.cookies()).map((c) => c.name)).not.toContain('__Host-access')
 
     const loginStartedAt = Date.now() / 1000
-    await signIn(page, demo.bankUrl)
+    await signIn(page, fixture.demo.bankUrl)
     expect(await page.locator('#whoami').textContent()).toBe('alice')
     expect(await page.locator('#greeting-name').textContent()).toBe('alice')
     expect(await shownBalance(page)).toBe(ALICE.balance)
@@ -109,10 +94,10 @@ describe('the bank SPA in Chromium', () => {
   })
 
   it('shows a page script (XSS) no access or refresh token anywhere it can look', async () => {
-    const context = await newContext(browser)
+    const context = await newContext(fixture.browser)
     const page = await context.newPage()
     const errors = pageErrors(page)
-    await signIn(page, demo.bankUrl)
+    await signIn(page, fixture.demo.bankUrl)
 
     const cookies = await context.cookies()
     const access = cookies.find((c) => c.name === '__Host-access')!.value
@@ -197,12 +182,12 @@ describe('the bank SPA in Chromium', () => {
   })
 
   it('links the footer to the attacker page that is actually running (PORT=0 gives it a free port, not PORT+1)', async () => {
-    const context = await newContext(browser)
+    const context = await newContext(fixture.browser)
     const page = await context.newPage()
-    await openSignIn(page, demo.bankUrl)
+    await openSignIn(page, fixture.demo.bankUrl)
     const link = page.locator('#attacker-link')
-    await expect.poll(() => link.getAttribute('href'), { timeout: 3_000 }).toBe(demo.attackerUrl + '/')
-    expect(await link.textContent()).toBe(`attacker page (${demo.attackerUrl})`)
+    await expect.poll(() => link.getAttribute('href'), { timeout: 3_000 }).toBe(fixture.demo.attackerUrl + '/')
+    expect(await link.textContent()).toBe(`attacker page (${fixture.demo.attackerUrl})`)
     await context.close()
   })
 })

@@ -5,9 +5,11 @@
  * playwright-core, and offers the few helpers every suite shares.
  */
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core'
+import { afterAll, beforeAll, expect } from 'vitest'
+import { startDemo, type Demo } from '../apps/demo/src/testing/start-demo.ts'
 
 export { ARTIFACTS, ROOT } from './paths.ts'
-export { startDemo, type Demo } from '../apps/demo/src/testing/start-demo.ts'
+export { startDemo, type Demo }
 
 export const ALICE = { username: 'alice', password: 'alice-password-1', balance: 100_000 } as const
 export const MALLORY = { username: 'mallory', password: 'mallory-password-1', balance: 0 } as const
@@ -140,3 +142,29 @@ export async function runAllAttacks(attacker: Page): Promise<Array<{ name: strin
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/**
+ * One demo and one Chromium for a test file: started before its tests and
+ * stopped after them, the demo asserted to exit cleanly on SIGTERM.
+ */
+export function demoAndBrowser(env: Record<string, string> = {}): { demo: Demo; browser: Browser } {
+  const fixture = {} as { demo: Demo; browser: Browser }
+  beforeAll(async () => {
+    fixture.demo = await startDemo(env)
+    fixture.browser = await launchBrowser()
+  })
+  afterAll(async () => {
+    await fixture.browser?.close()
+    if (fixture.demo) expect(await fixture.demo.stop(), fixture.demo.output()).toBe(0)
+  })
+  return fixture
+}
+
+/** A second tab in the same context, opened on the bank already signed in (the cookies are shared). */
+export async function secondTab(context: BrowserContext, bankUrl: string, errors: Error[]): Promise<Page> {
+  const page = await context.newPage()
+  pageErrors(page, errors)
+  await page.goto(bankUrl + '/')
+  await waitForBank(page)
+  return page
+}

@@ -1,35 +1,21 @@
-import type { Browser, BrowserContext, Page, Request, Response } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
+import type { BrowserContext, Page, Request, Response } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { demoAndBrowser, secondTab,
   ALICE,
   apiBalance,
-  launchBrowser,
   newContext,
   pageErrors,
   pageFetch,
   signIn,
   sleep,
-  startDemo,
   transferViaSpa,
   waitForBank,
-  type Demo,
 } from './harness.ts'
 
 // Access tokens live 2 s here, so every test outlives one.
 const ACCESS_TTL = 2
 
-let demo: Demo
-let browser: Browser
-
-beforeAll(async () => {
-  demo = await startDemo({ BASTION_ACCESS_TTL: String(ACCESS_TTL) })
-  browser = await launchBrowser()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  if (demo) expect(await demo.stop(), demo.output()).toBe(0)
-})
+const fixture = demoAndBrowser({ BASTION_ACCESS_TTL: String(ACCESS_TTL) })
 
 const isRefresh = (r: Request) => r.method() === 'POST' && new URL(r.url()).pathname === '/auth/refresh'
 
@@ -63,10 +49,10 @@ function burst(page: Page, at: number, n: number): Promise<number[]> {
 
 describe(`transparent refresh (BASTION_ACCESS_TTL=${ACCESS_TTL})`, () => {
   it('refreshes once, unseen, when a transfer finds the access token expired', async () => {
-    const context = await newContext(browser)
+    const context = await newContext(fixture.browser)
     const page = await context.newPage()
     const errors = pageErrors(page)
-    await signIn(page, demo.bankUrl)
+    await signIn(page, fixture.demo.bankUrl)
     const start = await apiBalance(page)
 
     const refreshes: string[] = []
@@ -106,16 +92,12 @@ describe(`transparent refresh (BASTION_ACCESS_TTL=${ACCESS_TTL})`, () => {
   })
 
   it('two tabs hitting an expired token at the same moment rotate the refresh token exactly once', async () => {
-    const context = await newContext(browser)
+    const context = await newContext(fixture.browser)
     const answers = refreshAnswers(context)
     const a = await context.newPage()
     const errors = pageErrors(a)
-    await signIn(a, demo.bankUrl)
-    // The second tab opens on the bank already signed in (the cookies are shared).
-    const b = await context.newPage()
-    pageErrors(b, errors)
-    await b.goto(demo.bankUrl + '/')
-    await waitForBank(b)
+    await signIn(a, fixture.demo.bankUrl)
+    const b = await secondTab(context, fixture.demo.bankUrl, errors)
     await Promise.all([installClient(a), installClient(b)])
     expect(answers).toEqual([])
     const expiredIn = new Map<Page, number>([[a, 0], [b, 0]])

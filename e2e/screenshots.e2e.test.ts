@@ -4,22 +4,11 @@
  */
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ALICE, ARTIFACTS, launchBrowser, newContext, openSignIn, pageErrors, runAllAttacks, signIn, startDemo, transferViaSpa, type Demo } from './harness.ts'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { demoAndBrowser, ALICE, ARTIFACTS, newContext, openSignIn, pageErrors, runAllAttacks, signIn, transferViaSpa } from './harness.ts'
 
-let demo: Demo
-let browser: Browser
-
-beforeAll(async () => {
-  demo = await startDemo()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  if (demo) expect(await demo.stop(), demo.output()).toBe(0)
-})
+const fixture = demoAndBrowser()
 
 async function shoot(page: Page, name: string, fullPage = false): Promise<void> {
   const path = join(ARTIFACTS, `${name}.png`)
@@ -33,14 +22,14 @@ async function shoot(page: Page, name: string, fullPage = false): Promise<void> 
 
 describe('screenshots', () => {
   it('sign-in, bank (desktop and mobile) and the attacker page after "Run all"', async () => {
-    const context = await newContext(browser)
+    const context = await newContext(fixture.browser)
     const page = await context.newPage()
     const errors = pageErrors(page)
 
-    await openSignIn(page, demo.bankUrl)
+    await openSignIn(page, fixture.demo.bankUrl)
     await shoot(page, 'signin')
 
-    await signIn(page, demo.bankUrl)
+    await signIn(page, fixture.demo.bankUrl)
     expect((await transferViaSpa(page, 'mallory', '12.34')).status).toBe('ok')
     expect((await transferViaSpa(page, 'mallory', '50')).status).toBe('ok')
     await page.locator(`#balance[data-cents="${ALICE.balance - 1234 - 5000}"]`).waitFor()
@@ -49,13 +38,13 @@ describe('screenshots', () => {
 
     const attacker = await context.newPage()
     pageErrors(attacker, errors)
-    await attacker.goto(demo.attackerUrl + '/')
+    await attacker.goto(fixture.demo.attackerUrl + '/')
     const results = await runAllAttacks(attacker)
     expect(results.every((r) => r.outcome === 'blocked'), JSON.stringify(results)).toBe(true)
     await shoot(attacker, 'attacker', true)
 
     // A phone: its own profile, signed in, after a transfer.
-    const phone = await newContext(browser, {
+    const phone = await newContext(fixture.browser, {
       viewport: { width: 375, height: 800 },
       isMobile: true,
       hasTouch: true,
@@ -64,7 +53,7 @@ describe('screenshots', () => {
     })
     const mobile = await phone.newPage()
     pageErrors(mobile, errors)
-    await signIn(mobile, demo.bankUrl)
+    await signIn(mobile, fixture.demo.bankUrl)
     expect((await transferViaSpa(mobile, 'mallory', '5')).status).toBe('ok')
     await mobile.locator('#transfers [data-testid=transfer]').nth(2).waitFor()
     // Nothing wider than the phone: no horizontal scrolling.

@@ -1,31 +1,15 @@
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ALICE, apiBalance, launchBrowser, newContext, pageErrors, pageFetch, signIn, startDemo, waitForBank, type Demo } from './harness.ts'
+import { describe, expect, it } from 'vitest'
+import { demoAndBrowser, secondTab, ALICE, apiBalance, newContext, pageErrors, pageFetch, signIn } from './harness.ts'
 
-let demo: Demo
-let browser: Browser
-
-beforeAll(async () => {
-  demo = await startDemo()
-  browser = await launchBrowser()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  if (demo) expect(await demo.stop(), demo.output()).toBe(0)
-})
+const fixture = demoAndBrowser()
 
 describe('sessions across tabs and devices', () => {
   it('logging out in one tab signs the other tab out within 2 s, without a reload', async () => {
-    const context = await newContext(browser)
+    const context = await newContext(fixture.browser)
     const a = await context.newPage()
     const errors = pageErrors(a)
-    await signIn(a, demo.bankUrl)
-    // The second tab opens on the bank already signed in (the cookies are shared).
-    const b = await context.newPage()
-    pageErrors(b, errors)
-    await b.goto(demo.bankUrl + '/')
-    await waitForBank(b)
+    await signIn(a, fixture.demo.bankUrl)
+    const b = await secondTab(context, fixture.demo.bankUrl, errors)
     // A marker that a reload would wipe.
     await b.evaluate(() => ((window as any).__notReloaded = true))
 
@@ -51,21 +35,21 @@ describe('sessions across tabs and devices', () => {
   })
 
   it('a session revoked from another device: the next action there lands on sign-in', async () => {
-    const laptop = await newContext(browser)
-    const phone = await newContext(browser, { userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1' })
+    const laptop = await newContext(fixture.browser)
+    const phone = await newContext(fixture.browser, { userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1' })
     const victim = await laptop.newPage()
     const other = await phone.newPage()
     const errors = pageErrors(victim)
     pageErrors(other, errors)
 
-    await signIn(victim, demo.bankUrl)
+    await signIn(victim, fixture.demo.bankUrl)
     const mine = await pageFetch(victim, '/auth/session')
     expect(mine.status).toBe(200)
     const victimSessionId: string = mine.body.session.id
     expect(await victim.locator('#server-session-id').textContent()).toBe(victimSessionId)
     const before = await apiBalance(victim)
 
-    await signIn(other, demo.bankUrl)
+    await signIn(other, fixture.demo.bankUrl)
     // The other device lists alice's sessions: both devices, its own marked current.
     const listed = await pageFetch(other, '/auth/sessions')
     expect(listed.status).toBe(200)

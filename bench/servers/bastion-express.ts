@@ -1,22 +1,10 @@
 // Bastion on Express: the same app as the peer stack, with Bastion's
 // middleware in front and `requireAuth` on /api/me.
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import express from 'express'
-import { createBastion } from '@bastion/server'
 import { bastionExpress, requireAuth } from '@bastion/server/express'
-import { sqliteStore } from '@bastion/server/sqlite'
-import { signInOver } from './sign-in.ts'
+import { benchBastion, signInOver } from './common.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'bastion-bench-'))
-const bastion = await createBastion({
-  store: sqliteStore({ file: join(dir, 'bastion.sqlite') }),
-  secret: 'bench-secret-bench-secret-bench-secret-0',
-  accessTtl: 3600,
-  argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
-})
-await bastion.createUser('alice', 'alice-password-1')
+const bastion = await benchBastion()
 
 const app = express()
 app.disable('x-powered-by')

@@ -1,22 +1,11 @@
 // Bastion on node:http with the embedded SQLite store: /api/public (no auth)
 // and /api/me (access cookie or bearer verified by bastion.guard).
-import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createBastion, json } from '@bastion/server'
+import { json } from '@bastion/server'
 import { toNodeListener } from '@bastion/server/node'
-import { sqliteStore } from '@bastion/server/sqlite'
-import { signInOver } from './sign-in.ts'
+import { benchBastion, signInOver } from './common.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'bastion-bench-'))
-const bastion = await createBastion({
-  store: sqliteStore({ file: join(dir, 'bastion.sqlite') }),
-  secret: 'bench-secret-bench-secret-bench-secret-0',
-  accessTtl: 3600,
-  argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
-})
-await bastion.createUser('alice', 'alice-password-1')
+const bastion = await benchBastion()
 
 const server = createServer(
   toNodeListener(bastion, async (request, ctx) => {

@@ -1,3 +1,22 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createBastion, type Bastion } from '@bastion/server'
+import { sqliteStore } from '@bastion/server/sqlite'
+
+/** Bastion on a fresh SQLite file, with alice, and access tokens that outlive any run. */
+export async function benchBastion(): Promise<Bastion> {
+  const dir = mkdtempSync(join(tmpdir(), 'bastion-bench-'))
+  const bastion = await createBastion({
+    store: sqliteStore({ file: join(dir, 'bastion.sqlite') }),
+    secret: 'bench-secret-bench-secret-bench-secret-0',
+    accessTtl: 3600,
+    argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
+  })
+  await bastion.createUser('alice', 'alice-password-1')
+  return bastion
+}
+
 /** Signs alice in over real HTTP, as a browser and as a native client would, for the load to carry. */
 export async function signInOver(url: string): Promise<{ cookie: string; bearer: string }> {
   const csrfRes = await fetch(`${url}/auth/csrf`)
