@@ -237,6 +237,30 @@ describe('refresh and replay', () => {
     expect(storage.get(`t${channel}:refreshedAt`)).toMatch(/^\d+$/)
   })
 
+  it('without Web Locks, a localStorage lease still makes two tabs rotate once', async () => {
+    await setup({ refreshDelayMs: 30 })
+    const storage = new Map<string, string>()
+    vi.stubGlobal('navigator', {})
+    vi.stubGlobal('localStorage', {
+      get length() {
+        return storage.size
+      },
+      getItem: (k: string) => storage.get(k) ?? null,
+      setItem: (k: string, v: string) => void storage.set(k, v),
+      removeItem: (k: string) => void storage.delete(k),
+    })
+    vi.stubGlobal('BroadcastChannel', undefined)
+    const jar = new CookieJar()
+    const a = tab(jar)
+    const b = tab(jar)
+    await a.login(alice)
+    server.expireAccess()
+    const [ra, rb] = await Promise.all([a.fetch('/api/me'), b.fetch('/api/me')])
+    expect([ra.status, rb.status]).toEqual([200, 200])
+    expect(server.state.refreshCount).toBe(1)
+    expect([...storage.keys()].some((k) => k.endsWith(':lease'))).toBe(false) // released
+  })
+
   it('proactive refresh fires before expiry and stops at logout', async () => {
     await setup({ accessTtlMs: 2200 })
     const auth = tab(new CookieJar(), { proactiveRefresh: 1 })

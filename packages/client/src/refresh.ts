@@ -22,6 +22,37 @@ export function createRefresher(
 
 async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const locks = typeof navigator == 'object' ? navigator.locks : undefined
-  // Without Web Locks (node, old browsers) the in-tab single flight is all we have.
-  return locks ? await locks.request(name, fn) : fn()
+  if (locks) return locks.request(name, fn)
+  try {
+    localStorage.length
+  } catch {
+    return fn() // no storage either (node, SSR): the in-tab single flight is all there is
+  }
+  return lease(name + ':lease', fn)
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Fallback without Web Locks: a short lease in localStorage. Not atomic (two
+ * tabs may both write within the settle delay), but it narrows the race to a
+ * few milliseconds, and the server's refresh grace covers what it misses.
+ */
+async function lease<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const me = Math.random() + ' '
+  for (let i = 0; i < 50; i++) {
+    const held = localStorage.getItem(key)
+    if (!held || +held.split(' ')[1]! < Date.now()) {
+      localStorage.setItem(key, me + (Date.now() + 5e3))
+      await sleep(25)
+      if (localStorage.getItem(key)?.startsWith(me))
+        try {
+          return await fn()
+        } finally {
+          localStorage.removeItem(key)
+        }
+    }
+    await sleep(100)
+  }
+  return fn()
 }
