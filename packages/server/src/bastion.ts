@@ -82,13 +82,6 @@ const CLIENT_ID = { cookie: 'bastion-web', bearer: 'bastion-native' } as const
 
 const publicUser = (u: UserRecord): PublicUser => ({ id: u.id, username: u.username, createdAt: new Date(u.createdAt).toISOString() })
 
-function withStoreErrors<T>(op: () => Promise<T>): Promise<T> {
-  return op().catch((e: unknown) => {
-    if (e instanceof StoreUnavailableError) throw new BastionError('unavailable', 'The session store is unavailable; try again shortly.', { retryAfter: 5, cause: e })
-    throw e
-  })
-}
-
 /**
  * Builds the server: validates configuration (throws ConfigError), loads or
  * creates signing keys, and seeds the revocation list.
@@ -111,10 +104,13 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
 
   // ---- cookies -------------------------------------------------------------
 
+  /** Seconds until a session ends, idle or absolute: the life of its refresh and CSRF cookies. */
+  const sessionCookieMaxAge = (s: SessionRecord) => (Math.min(s.expiresAt, s.refreshExpiresAt) - now()) / 1000
+
   const setAccess = (h: Headers, token: string) =>
     h.append('Set-Cookie', serializeCookie(cookies.access, { value: token, maxAge: config.accessTtl, httpOnly: true }))
   const setRefresh = (h: Headers, token: string, session: SessionRecord) =>
-    h.append('Set-Cookie', serializeCookie(cookies.refresh, { value: token, maxAge: (Math.min(session.refreshExpiresAt, session.expiresAt) - now()) / 1000, httpOnly: true }))
+    h.append('Set-Cookie', serializeCookie(cookies.refresh, { value: token, maxAge: sessionCookieMaxAge(session), httpOnly: true }))
   const setCsrf = (h: Headers, token: string, maxAge: number) =>
     h.append('Set-Cookie', serializeCookie(cookies.csrf, { value: token, maxAge, httpOnly: false }))
   const clearAll = (h: Headers) => {
@@ -230,12 +226,12 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   })
 
   /** Sets the three browser cookies of a new session and answers its description. */
-  function browserSessionResponse(started: Awaited<ReturnType<typeof startSession>>, user: UserRecord, status = 200): Response {
+  function browserSessionResponse(started: Awaited<ReturnType<typeof startSession>>, user: UserRecord): Response {
     const csrf = mintCsrfToken(csrfKey, { kind: 'session', sessionId: started.session.id })
-    const res = json({ user: publicUser(user), session: sessionView(started.session, started.accessToken.expiresAt), csrfToken: maskToken(csrf) }, status)
+    const res = json({ user: publicUser(user), session: sessionView(started.session, started.accessToken.expiresAt), csrfToken: maskToken(csrf) })
     setAccess(res.headers, started.accessToken.token)
     setRefresh(res.headers, started.refreshToken, started.session)
-    setCsrf(res.headers, csrf, csrfMaxAge(started.session))
+    setCsrf(res.headers, csrf, sessionCookieMaxAge(started.session))
     return res
   }
 
@@ -243,7 +239,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     try {
       await revoked.add(ids)
     } catch (e) {
-      // The store already holds the revocation; other instances learn it at their next start.
+      // The store already holds the revocation; other instances pick it up at their next poll of the store.
       config.log({ level: 'error', event: 'revocation_broadcast_failed', sessions: ids.length, error: String(e) })
     }
   }
@@ -327,8 +323,6 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     return s && s.revokedAt === null && t < s.expiresAt && t < s.refreshExpiresAt ? s : null
   }
 
-  const csrfMaxAge = (s: SessionRecord) => (Math.min(s.expiresAt, s.refreshExpiresAt) - now()) / 1000
-
   function refuseBrowsers(request: RequestHead): void {
     if (config.bearerRefusesBrowsers && request.headers.has('sec-fetch-site')) {
       throw new BastionError('forbidden_origin', `Bearer tokens are for native clients; a browser signs in with POST ${base}/login and keeps its tokens in HttpOnly cookies.`)
@@ -357,7 +351,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
         }
         const token = mintCsrfToken(csrfKey, { kind: 'session', sessionId: session.id })
         const res = json({ csrfToken: maskToken(token) })
-        setCsrf(res.headers, token, csrfMaxAge(session))
+        setCsrf(res.headers, token, sessionCookieMaxAge(session))
         return res
       }
       if (current && verifyCsrfToken(csrfKey, current, { kind: 'pre' })) return json({ csrfToken: maskToken(current) })
@@ -457,7 +451,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       setAccess(res.headers, token.token)
       setRefresh(res.headers, successor, outcome.session)
       // The CSRF cookie lives as long as the session's refresh token does, so it is renewed with it.
-      setCsrf(res.headers, csrf, csrfMaxAge(outcome.session))
+      setCsrf(res.headers, csrf, sessionCookieMaxAge(outcome.session))
       return res
     },
 
@@ -622,7 +616,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     if (found === 'wrong-method') return decorate(request, errorResponse(new BastionError('not_found', `${path.slice(0, 200)} does not answer ${method}.`)))
     try {
       const info = requestInfo(request, ctx, config)
-      return decorate(request, await withStoreErrors(() => found.route(request, info, found.param)))
+      return decorate(request, await found.route(request, info, found.param))
     } catch (e) {
       return decorate(request, toResponse(e))
     }

@@ -367,10 +367,9 @@ describe('session fixation', () => {
     expect((await thief.refresh()).status).toBe(401)
   })
 
-  // BUG (bastion.ts, POST /auth/login, `previous`): the session to end is found only through a
-  // valid access cookie. Once the 5-minute access cookie has expired, the browser's refresh cookie
-  // (Path=/auth, so it is sent to /auth/login) still names the session, but it is ignored: the old
-  // session stays alive beside the new one.
+  // Regression (found by this suite): the session to end was found only through a valid access
+  // cookie, so once it had expired the old session stayed alive beside the new one. The CSRF token's
+  // MAC now proves which session the browser holds, whatever cookie names it.
   it('a second login after the access cookie expired still revokes the previous session', async () => {
     const own = await startServer()
     try {

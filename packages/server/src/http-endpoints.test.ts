@@ -376,9 +376,9 @@ describe('bearer (native clients)', () => {
     expect(res.text).not.toMatch(/accessToken/)
   })
 
-  // BUG (bastion.ts, POST /auth/refresh): the session-kind check runs after store.rotateRefresh, so a
-  // refused wrong-kind presentation still rotates the token; once the grace window passes, the real
-  // browser's next refresh is taken for a replay and its session is revoked.
+  // Regression (found by this suite): the session-kind check ran after the rotation, so a refused
+  // wrong-kind presentation still rotated the token and, after the grace, the real browser's next
+  // refresh looked like a replay. A refusal must change nothing.
   it('a refused wrong-kind refresh does not burn the browser session (no state change on refusal)', async () => {
     const b = srv.browser()
     await b.signIn(await srv.user())

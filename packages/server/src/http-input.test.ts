@@ -202,9 +202,8 @@ describe('rate limits', () => {
     }
   })
 
-  // BUG (bastion.ts checkCredentials): the per-account limit is `check` (peek) before the password
-  // check and `record` only after it, so N concurrent guesses all pass the peek: the limit does not
-  // bound parallel guessing. Expected: at most `max` attempts get a verdict, the rest 429.
+  // Regression (found by this suite): the limit was peeked before the password check and counted
+  // after it, so parallel guesses all slipped under it. At most `max` attempts may get a verdict.
   it('concurrent wrong guesses cannot exceed the per-account limit', async () => {
     // Production-like Argon2 cost: the window between the peek and the record is one hash long.
     const srv = await startServer({ rateLimit: { loginPerAccount: { max: 3, windowSeconds: 60 } }, argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 } })
@@ -310,9 +309,8 @@ describe('config validation', () => {
     )
   })
 
-  // BUG (config.ts parseOrigin): WHATWG URL accepts '*' in a host, so 'https://*.example.com' passes as a
-  // literal origin. No browser ever sends it: an operator who meant a wildcard gets a silent no-op
-  // instead of the promised "no wildcard" ConfigError.
+  // Regression (found by this suite): WHATWG URL accepts '*' in a host, so a wildcard passed as a
+  // literal origin that no browser ever sends: a silent no-op instead of a ConfigError.
   it('refuses a wildcard host in allowedOrigins', () => {
     bad({ allowedOrigins: ['https://*.example.com'] }, /allowedOrigins/)
   })

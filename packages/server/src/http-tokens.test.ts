@@ -246,11 +246,9 @@ describe('CSRF cookie across the session life', () => {
     }
   })
 
-  // BUG (bastion.ts, GET /auth/csrf): with the access cookie expired, `authenticate` fails, so the
-  // route treats the browser as anonymous and overwrites its session-bound __Host-csrf cookie with a
-  // new pre-session one. The refresh cookie (sent: Path=/auth) still holds a live session, but every
-  // refresh now fails csrf_failed: a harmless GET (a second tab loading, the client's csrf_failed
-  // retry) signs the user out.
+  // Regression (found by this suite): with the access cookie expired, GET /auth/csrf treated the
+  // browser as anonymous and replaced its session-bound token with a pre-session one, so every
+  // refresh then failed csrf_failed and a harmless GET signed the user out.
   it('GET /auth/csrf while the access token is expired does not break the refresh of a live session', async () => {
     const srv = await startServer()
     try {
@@ -266,11 +264,8 @@ describe('CSRF cookie across the session life', () => {
     }
   })
 
-  // BUG (bastion.ts, POST /auth/refresh): a refresh re-sets the access and refresh cookies but not
-  // __Host-csrf, whose Max-Age was fixed at login (the refresh lifetime then, 14 days by default).
-  // An active session whose idle deadline keeps moving outlives its CSRF cookie; once the browser
-  // drops it, /api/me answers `unauthenticated` (not token_expired) and a refresh has no valid
-  // token to send: the session dies at refreshTtl after login instead of sessionMaxAge.
+  // Regression (found by this suite): a refresh did not renew __Host-csrf, whose Max-Age was fixed at
+  // login, so an active session lost its CSRF cookie at refreshTtl and died long before sessionMaxAge.
   it('an active session outlives the CSRF cookie set at login (refresh renews it)', async () => {
     const srv = await startServer({ accessTtl: 30, refreshTtl: 100, sessionMaxAge: 1000 })
     try {

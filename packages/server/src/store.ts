@@ -109,7 +109,7 @@ export interface Store {
 export interface RateLimitStore {
   /** Counts one hit on `key` in the window containing `now`; returns the count so far and when the window ends. */
   hit(key: string, windowMs: number, now: number): Promise<{ count: number; resetAt: number }>
-  /** Current count without counting. */
+  /** The current count, without counting (for monitoring and tests). */
   peek(key: string, windowMs: number, now: number): Promise<{ count: number; resetAt: number }>
   reset(key: string): Promise<void>
 }

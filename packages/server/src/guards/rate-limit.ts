@@ -49,22 +49,11 @@ export class RateLimiter {
     }
   }
 
-  /** Throws `rate_limited` when the window is already full, without counting. */
-  async check(key: string, rule: RateLimitRule): Promise<void> {
-    const now = this.now()
-    const { count, resetAt } = await this.guard(() => this.store.peek(key, rule.windowSeconds * 1000, now))
-    if (count >= rule.max) throw limited(resetAt, now)
-  }
-
   /** Counts one attempt and throws `rate_limited` when it goes over. */
   async consume(key: string, rule: RateLimitRule): Promise<void> {
     const now = this.now()
     const { count, resetAt } = await this.guard(() => this.store.hit(key, rule.windowSeconds * 1000, now))
     if (count > rule.max) throw limited(resetAt, now)
-  }
-
-  async record(key: string, rule: RateLimitRule): Promise<void> {
-    await this.guard(() => this.store.hit(key, rule.windowSeconds * 1000, this.now()))
   }
 
   async reset(key: string): Promise<void> {
