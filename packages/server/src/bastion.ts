@@ -2,7 +2,7 @@ import { resolveConfig, type BastionOptions, type ResolvedConfig } from './confi
 import { safeEqual } from './crypto/encoding.ts'
 import { deriveKey } from './crypto/secret.ts'
 import { maskToken, mintCsrfToken, unmaskToken, verifyCsrfToken, claimsSession, type CsrfBinding } from './csrf/token.ts'
-import { BastionError, StoreConflictError, StoreUnavailableError } from './errors.ts'
+import { BastionError, ConfigError, StoreConflictError, StoreUnavailableError } from './errors.ts'
 import { checkOrigin, corsHeaders, preflight } from './guards/origin.ts'
 import { memoryRateLimits, RateLimiter } from './guards/rate-limit.ts'
 import { requestInfo, singleCookie, type RequestContext, type RequestHead, type RequestInfo } from './guards/request-info.ts'
@@ -76,7 +76,12 @@ export interface Bastion {
 export interface CreateBastionOptions extends BastionOptions {
   /** Argon2id parameters. Default: OWASP's (19 MiB, t=2, p=1). */
   argon2?: Argon2Params
+  /** Seconds between reloads of the signing keys from the store (rotations made elsewhere). Default: 30; at most 60. */
+  keyReloadInterval?: number
 }
+
+/** A retired key keeps verifying for the access-token lifetime plus this slack (covers instances yet to reload). */
+const KEY_VERIFY_SLACK = 120
 
 const CLIENT_ID = { cookie: 'bastion-web', bearer: 'bastion-native' } as const
 
@@ -90,8 +95,11 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   const config = resolveConfig(options)
   const { store, now, cookies } = config
   await store.migrate()
-  const keyring = new Keyring(store, deriveKey(config.secret, 'key-wrap'), config.algorithm, config.accessTtl + 60, now)
+  const keyring = new Keyring(store, deriveKey(config.secret, 'key-wrap'), config.algorithm, config.accessTtl + KEY_VERIFY_SLACK, now)
   await keyring.init()
+  const keyReload = options.keyReloadInterval ?? 30
+  if (!(keyReload > 0 && keyReload <= 60)) throw new ConfigError('keyReloadInterval must be between 0 and 60 seconds.')
+  keyring.startReloading(keyReload * 1000, (e) => config.log({ level: 'error', event: 'key_reload_failed', error: String(e) }))
   const csrfKey = deriveKey(config.secret, 'csrf')
   const successorKey = deriveKey(config.secret, 'refresh-successor')
   const access = new AccessTokens(keyring, { issuer: config.issuer, audience: config.audience, ttl: config.accessTtl, now })
@@ -638,6 +646,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       return u ? publicUser(u) : null
     },
     async close() {
+      keyring.stop()
       await revoked.stop()
     },
   }

@@ -350,7 +350,7 @@ describe('restart persistence', () => {
 })
 
 describe('key rotation', () => {
-  it('old tokens still verify, new ones use the new kid, the old key leaves the JWKS after accessTtl + 60 s', async () => {
+  it('old tokens still verify, new ones use the new kid, the old key leaves the JWKS after accessTtl + 120 s', async () => {
     const srv = await startServer()
     try {
       const old = srv.browser()
@@ -371,13 +371,36 @@ describe('key rotation', () => {
       expect((await old.refresh()).status).toBe(200)
       expect(decodeJwt(old.cookie('__Host-access')!).header.kid).toBe(newKid)
 
-      srv.clock.advance(300 + 61)
+      srv.clock.advance(300 + 121)
       const later = (await old.get('/.well-known/jwks.json')).body
       expect(later.keys.map((k: JWK) => k.kid)).toEqual([newKid])
       await old.refresh()
       expect((await old.me()).status).toBe(200)
     } finally {
       await srv.close()
+    }
+  })
+
+  it('a rotation made by another instance (or the CLI) is picked up: this one signs with the new key within its reload interval', async () => {
+    const a = await startServer()
+    const b = await startServer({ file: a.file, keyReloadInterval: 0.1 })
+    try {
+      const before = b.browser()
+      await before.signIn(await b.user())
+      const oldKid = decodeJwt(before.cookie('__Host-access')!).header.kid
+      const newKid = await a.bastion.rotateKeys()
+      await new Promise((r) => setTimeout(r, 400))
+      const after = b.browser()
+      await after.signIn(await b.user())
+      expect(decodeJwt(after.cookie('__Host-access')!).header.kid).toBe(newKid)
+      expect(newKid).not.toBe(oldKid)
+      // Tokens B signed with the old key still pass everywhere.
+      const onA = a.browser()
+      onA.setCookie('__Host-access', before.cookie('__Host-access')!)
+      expect((await onA.me()).status).toBe(200)
+    } finally {
+      await b.stop()
+      await a.close()
     }
   })
 
@@ -389,7 +412,7 @@ describe('key rotation', () => {
       const { payload } = decodeJwt(b.cookie('__Host-access')!)
       const longLived = await srv.signWithServerKey({ ...payload, exp: payload.exp + 100_000, jti: 'long' })
       await srv.bastion.rotateKeys()
-      srv.clock.advance(300 + 61)
+      srv.clock.advance(300 + 121)
       const thief = srv.browser()
       thief.setCookie('__Host-access', longLived)
       expectError(await thief.me(), 401, 'unauthenticated')

@@ -25,6 +25,7 @@ export class Keyring {
   private keys = new Map<string, LoadedKey>()
   private signing: LoadedKey | null = null
   private lastReload = 0
+  private timer: NodeJS.Timeout | null = null
 
   constructor(
     private readonly store: Store,
@@ -75,6 +76,20 @@ export class Keyring {
       [...next.values()]
         .filter((k) => k.privateKey && k.record.retiredAt === null)
         .sort((a, b) => b.record.createdAt - a.record.createdAt || (a.record.kid < b.record.kid ? 1 : -1))[0] ?? null
+  }
+
+  /**
+   * Reloads every `intervalMs`, so a key rotated by another instance (or the
+   * CLI) starts signing here too. The interval must stay well inside the
+   * slack a retired key keeps verifying beyond the access-token lifetime.
+   */
+  startReloading(intervalMs: number, onError: (e: unknown) => void): void {
+    this.timer = setInterval(() => this.reload().catch(onError), intervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
   }
 
   /** Reloads at most once per `minIntervalMs`, for tokens signed by a key another instance just made. */
