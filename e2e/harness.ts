@@ -145,12 +145,13 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /**
  * One demo and one Chromium for a test file: started before its tests and
- * stopped after them, the demo asserted to exit cleanly on SIGTERM.
+ * stopped after them, the demo asserted to exit cleanly on SIGTERM. `env` may
+ * be a function, read when the demo starts (after earlier `beforeAll`s).
  */
-export function demoAndBrowser(env: Record<string, string> = {}): { demo: Demo; browser: Browser } {
+export function demoAndBrowser(env: Record<string, string> | (() => Record<string, string>) = {}): { demo: Demo; browser: Browser } {
   const fixture = {} as { demo: Demo; browser: Browser }
   beforeAll(async () => {
-    fixture.demo = await startDemo(env)
+    fixture.demo = await startDemo(typeof env === 'function' ? env() : env)
     fixture.browser = await launchBrowser()
   })
   afterAll(async () => {
