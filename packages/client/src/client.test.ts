@@ -115,6 +115,35 @@ describe('CSRF', () => {
   })
 })
 
+
+/**
+ * Two "tabs" (clients) sharing one cookie jar and a stand-in localStorage, no
+ * BroadcastChannel, with `navigator` as given: both hit an expired access
+ * token at once; exactly one refresh may reach the server.
+ */
+async function twoTabsRefreshAtOnce(navigator: object): Promise<Map<string, string>> {
+  const storage = new Map<string, string>()
+  vi.stubGlobal('navigator', navigator)
+  vi.stubGlobal('localStorage', {
+    get length() {
+      return storage.size
+    },
+    getItem: (k: string) => storage.get(k) ?? null,
+    setItem: (k: string, v: string) => void storage.set(k, v),
+    removeItem: (k: string) => void storage.delete(k),
+  })
+  vi.stubGlobal('BroadcastChannel', undefined)
+  const jar = new CookieJar()
+  const a = tab(jar)
+  const b = tab(jar)
+  await a.login(alice)
+  server.expireAccess()
+  const [ra, rb] = await Promise.all([a.fetch('/api/me'), b.fetch('/api/me')])
+  expect([ra.status, rb.status]).toEqual([200, 200])
+  expect(server.state.refreshCount).toBe(1)
+  return storage
+}
+
 describe('refresh and replay', () => {
   it('refreshes once on token_expired and replays the request with its body', async () => {
     await setup()
@@ -218,46 +247,14 @@ describe('refresh and replay', () => {
         return run
       },
     }
-    const storage = new Map<string, string>()
-    vi.stubGlobal('navigator', { locks })
-    vi.stubGlobal('localStorage', {
-      getItem: (k: string) => storage.get(k) ?? null,
-      setItem: (k: string, v: string) => void storage.set(k, v),
-    })
     // No BroadcastChannel: the lock and the localStorage timestamp alone must do it.
-    vi.stubGlobal('BroadcastChannel', undefined)
-    const jar = new CookieJar()
-    const a = tab(jar)
-    const b = tab(jar)
-    await a.login(alice)
-    server.expireAccess()
-    const [ra, rb] = await Promise.all([a.fetch('/api/me'), b.fetch('/api/me')])
-    expect([ra.status, rb.status]).toEqual([200, 200])
-    expect(server.state.refreshCount).toBe(1)
+    const storage = await twoTabsRefreshAtOnce({ locks })
     expect(storage.get(`t${channel}:refreshedAt`)).toMatch(/^\d+$/)
   })
 
   it('without Web Locks, a localStorage lease still makes two tabs rotate once', async () => {
     await setup({ refreshDelayMs: 30 })
-    const storage = new Map<string, string>()
-    vi.stubGlobal('navigator', {})
-    vi.stubGlobal('localStorage', {
-      get length() {
-        return storage.size
-      },
-      getItem: (k: string) => storage.get(k) ?? null,
-      setItem: (k: string, v: string) => void storage.set(k, v),
-      removeItem: (k: string) => void storage.delete(k),
-    })
-    vi.stubGlobal('BroadcastChannel', undefined)
-    const jar = new CookieJar()
-    const a = tab(jar)
-    const b = tab(jar)
-    await a.login(alice)
-    server.expireAccess()
-    const [ra, rb] = await Promise.all([a.fetch('/api/me'), b.fetch('/api/me')])
-    expect([ra.status, rb.status]).toEqual([200, 200])
-    expect(server.state.refreshCount).toBe(1)
+    const storage = await twoTabsRefreshAtOnce({})
     expect([...storage.keys()].some((k) => k.endsWith(':lease'))).toBe(false) // released
   })
 
