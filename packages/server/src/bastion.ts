@@ -549,10 +549,13 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       return res
     },
 
-    [`GET /.well-known/jwks.json`]: async () =>
-      new Response(JSON.stringify(keyring.jwks()), {
+    [`GET /.well-known/jwks.json`]: async () => {
+      // Rarely fetched (verifiers cache it), and must list a key another instance just made.
+      await keyring.reloadIfStale()
+      return new Response(JSON.stringify(keyring.jwks()), {
         headers: { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=300' },
-      }),
+      })
+    },
   }
 
   async function mustGuard(request: RequestHead, info: RequestInfo): Promise<{ identity: Identity }> {

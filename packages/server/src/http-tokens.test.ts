@@ -404,6 +404,31 @@ describe('key rotation', () => {
     }
   })
 
+  it('a key made by another instance is learnt on first sight: its token verifies here and the JWKS here lists it, at once', async () => {
+    const a = await startServer()
+    const b = await startServer({ file: a.file })
+    try {
+      const newKid = await b.bastion.rotateKeys() // A's periodic reload is 30 s away
+      const user = b.browser()
+      await user.signIn(await b.user())
+      expect(decodeJwt(user.cookie('__Host-access')!).header.kid).toBe(newKid)
+      const onA = a.browser()
+      onA.setCookie('__Host-access', user.cookie('__Host-access')!)
+      expect((await onA.me()).status).toBe(200)
+      const c = await startServer({ file: a.file })
+      try {
+        const newest = await b.bastion.rotateKeys()
+        const jwks = (await c.browser().get('/.well-known/jwks.json')).body
+        expect(jwks.keys.map((k: JWK) => k.kid)).toContain(newest)
+      } finally {
+        await c.stop()
+      }
+    } finally {
+      await b.stop()
+      await a.close()
+    }
+  })
+
   it('a token signed by the retired key after it left the JWKS is refused even if its exp is forged into the future', async () => {
     const srv = await startServer()
     try {

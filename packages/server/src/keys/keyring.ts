@@ -24,7 +24,8 @@ interface LoadedKey {
 export class Keyring {
   private keys = new Map<string, LoadedKey>()
   private signing: LoadedKey | null = null
-  private lastReload = 0
+  /** Monotonic time of the last reload: throttling is about real load, not the injectable clock. */
+  private lastReload = -Infinity
   private timer: NodeJS.Timeout | null = null
 
   constructor(
@@ -40,10 +41,12 @@ export class Keyring {
   async init(): Promise<void> {
     await this.reload()
     if (!this.signing) await this.rotate()
+    // Instances starting together may each make a first key: let the first unknown kid reload at once.
+    this.lastReload = -Infinity
   }
 
   async reload(): Promise<void> {
-    this.lastReload = this.now()
+    this.lastReload = performance.now()
     const records = await this.store.listKeys()
     const next = new Map<string, LoadedKey>()
     for (const record of records) {
@@ -93,8 +96,8 @@ export class Keyring {
   }
 
   /** Reloads at most once per `minIntervalMs`, for tokens signed by a key another instance just made. */
-  async reloadIfStale(minIntervalMs = 5_000): Promise<boolean> {
-    if (this.now() - this.lastReload < minIntervalMs) return false
+  async reloadIfStale(minIntervalMs = 1_000): Promise<boolean> {
+    if (performance.now() - this.lastReload < minIntervalMs) return false
     await this.reload()
     return true
   }
@@ -106,7 +109,6 @@ export class Keyring {
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: this.algorithm, use: 'sig' }
     const privateJwk = await exportJWK(privateKey)
     const now = this.now()
-    const previous = this.signing
     await this.store.insertKey({
       kid,
       alg: this.algorithm,
@@ -115,7 +117,8 @@ export class Keyring {
       createdAt: now,
       retiredAt: null,
     })
-    if (previous) await this.store.retireKey(previous.record.kid, now)
+    // Every other active key retires, not only ours: instances that raced at start may have left one each.
+    for (const k of await this.store.listKeys()) if (k.retiredAt === null && k.kid !== kid) await this.store.retireKey(k.kid, now)
     await this.reload()
     return kid
   }
