@@ -4,12 +4,17 @@ import type { RateLimitStore } from '../store.ts'
 
 /** Counters in this process only: right for one instance, wrong behind a load balancer. */
 export function memoryRateLimits(): RateLimitStore {
-  const windows = new Map<string, { start: number; count: number }>()
+  const windows = new Map<string, { start: number; end: number; count: number }>()
   const at = (key: string, windowMs: number, now: number) => {
     const start = now - (now % windowMs)
     let w = windows.get(key)
+    if (!w && windows.size >= 50_000) {
+      // Bounded: an attacker cycling usernames or addresses must not grow this forever.
+      for (const [k, v] of windows) if (v.end <= now) windows.delete(k)
+      if (windows.size >= 50_000) windows.delete(windows.keys().next().value!)
+    }
     if (!w || w.start !== start) {
-      w = { start, count: 0 }
+      w = { start, end: start + windowMs, count: 0 }
       windows.set(key, w)
     }
     return w
