@@ -23,6 +23,18 @@ import type {
   User,
 } from './types.ts'
 
+/**
+ * The browser side of Bastion: a fetch that sends credentials and the CSRF
+ * header, refreshes once on `token_expired` (one refresh across all tabs) and
+ * replays; sign-in state shared by every tab. It never sees a token.
+ *
+ * @example
+ * ```ts
+ * const auth = createAuthClient()                       // same origin; or { baseUrl: 'https://api.example.com' }
+ * await auth.login({ username, password })
+ * const res = await auth.fetch('/api/transfer', { method: 'POST', body: JSON.stringify({ to, amount }) })
+ * ```
+ */
 export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
   const base = options.baseUrl ?? ''
   const csrfNames = { cookie: '__Host-csrf', header: 'X-CSRF-Token', path: '/auth/csrf', ...options.csrf }

@@ -90,6 +90,13 @@ const publicUser = (u: UserRecord): PublicUser => ({ id: u.id, username: u.usern
 /**
  * Builds the server: validates configuration (throws ConfigError), loads or
  * creates signing keys, and seeds the revocation list.
+ *
+ * @example
+ * ```ts
+ * const bastion = await createBastion({ store: sqliteStore({ file: './data/bastion.sqlite' }), secret: process.env.BASTION_SECRET! })
+ * const answer = await bastion.handle(request)          // /auth/*, JWKS, preflights; null for anything else
+ * const auth = await bastion.guard(request)             // app routes: { ok: true, identity } or { ok: false, response }
+ * ```
  */
 export async function createBastion(options: CreateBastionOptions): Promise<Bastion> {
   const config = resolveConfig(options)
