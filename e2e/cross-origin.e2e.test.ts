@@ -48,11 +48,8 @@ describe('an SPA on another origin in the allow-list', () => {
         await auth.login(user)
         const me = await (await auth.fetch('/api/me')).json()
         const before = (await (await auth.fetch('/api/balance')).json()).balance
-        const transfer = await auth.fetch('/api/transfer', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ to: 'mallory', amount: 321 }),
-        })
+        // Exactly as the contract shows it: the client sends a JSON string as application/json.
+        const transfer = await auth.fetch('/api/transfer', { method: 'POST', body: JSON.stringify({ to: 'mallory', amount: 321 }) })
         const after = (await (await auth.fetch('/api/balance')).json()).balance
         // Without the client: the browser sends the cookies, but no CSRF header can be guessed.
         const forged = await fetch(api + '/api/transfer', {

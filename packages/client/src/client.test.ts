@@ -53,6 +53,18 @@ describe('CSRF', () => {
     expect(server.requests('DELETE', '/api/echo')[0]?.csrf).toMatch(/^m\./)
   })
 
+  it('sends a JSON string body as application/json unless a type is given (as the contract shows it used)', async () => {
+    await setup()
+    const auth = tab(new CookieJar())
+    await auth.login(alice)
+    await auth.fetch('/api/echo', { method: 'POST', body: JSON.stringify({ to: 'mallory', amount: 1 }) })
+    await auth.fetch('/api/echo', { method: 'PUT', body: 'plain words' })
+    await auth.fetch('/api/echo', { method: 'PATCH', body: '{"a":1}', headers: { 'Content-Type': 'application/merge-patch+json' } })
+    expect(server.requests('POST', '/api/echo')[0]?.contentType).toBe('application/json')
+    expect(server.requests('PUT', '/api/echo')[0]?.contentType).toMatch(/^text\/plain/)
+    expect(server.requests('PATCH', '/api/echo')[0]?.contentType).toBe('application/merge-patch+json')
+  })
+
   it('uses the body token when the cookie is not readable (cross-origin), fetching one when none is known', async () => {
     await setup()
     const auth = tab(new CookieJar())

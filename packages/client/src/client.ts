@@ -7,7 +7,7 @@
 
 import { attachAxios } from './axios.ts'
 import { createCsrf, documentCookie } from './csrf.ts'
-import { errorCode, isTokenExpired, isUnsafe, ok, readJson } from './http.ts'
+import { errorCode, isJson, isTokenExpired, isUnsafe, ok, readJson } from './http.ts'
 import { createRefresher } from './refresh.ts'
 import { createStore } from './store.ts'
 import { createTabSync } from './sync.ts'
@@ -73,6 +73,8 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
       const headers = new Headers(request?.headers)
       new Headers(init.headers).forEach((value, name) => headers.set(name, value))
       if (unsafe) headers.set(csrfNames.header, await csrf.token(freshToken))
+      // A JSON string with no type would go out as text/plain, which a JSON API (rightly) refuses.
+      if (typeof init.body == 'string' && !headers.has('content-type') && isJson(init.body)) headers.set('content-type', 'application/json')
       // A Request is cloned per attempt so its body can be sent again.
       return fetchImpl(request ? request.clone() : target, { ...init, headers, credentials: 'include' })
     }

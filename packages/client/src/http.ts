@@ -45,3 +45,12 @@ export const ok = async (res: Response): Promise<Response> => {
     Number(res.headers.get('retry-after')) || undefined,
   )
 }
+
+export function isJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}

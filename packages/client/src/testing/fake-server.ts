@@ -22,6 +22,7 @@ export interface LoggedRequest {
   method: string
   path: string
   csrf: string | undefined
+  contentType: string | undefined
   body: string
 }
 
@@ -97,7 +98,7 @@ export async function startFakeServer(options: FakeServerOptions = {}) {
     const path = url.pathname
     const method = req.method ?? 'GET'
     const header = req.headers[csrfHeader]
-    log.push({ method, path, csrf: typeof header == 'string' ? header : undefined, body })
+    log.push({ method, path, csrf: typeof header == 'string' ? header : undefined, contentType: req.headers['content-type'], body })
     const cookies = cookiesOf(req)
 
     if (!/^(GET|HEAD|OPTIONS)$/.test(method)) {
