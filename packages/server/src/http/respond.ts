@@ -19,7 +19,7 @@ export function knownBody(response: Response): string | undefined {
   return response.bodyUsed ? undefined : knownBodies.get(response)
 }
 
-function textResponse(text: string, status: number, headers: Headers): Response {
+function textResponse(text: string, status: number, headers: HeadersInit): Response {
   const res = new Response(text, { status, headers })
   knownBodies.set(res, text)
   return res
@@ -27,8 +27,9 @@ function textResponse(text: string, status: number, headers: Headers): Response 
 
 /** A JSON response with `Cache-Control: no-store` and `nosniff`; apps may use it for their own routes. */
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
+  if (!headers) return textResponse(JSON.stringify(body), status, BASE_HEADERS)
   const h = new Headers(BASE_HEADERS)
-  if (headers) new Headers(headers).forEach((v, k) => h.append(k, v))
+  new Headers(headers).forEach((v, k) => h.append(k, v))
   return textResponse(JSON.stringify(body), status, h)
 }
 
