@@ -149,26 +149,22 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     claims,
   })
 
-  async function verifyLive(token: string, via: Identity['via']): Promise<Identity> {
-    const claims = await access.verify(token)
+  function liveIdentity(claims: AccessClaims, via: Identity['via']): Identity {
     if (revoked.has(claims.sid)) throw new BastionError('unauthenticated', 'The session has been revoked.')
     return identityOf(claims, via)
   }
 
-  /** Bearer header, else the access cookie. Throws with the contract's code. */
-  async function authenticate(request: RequestHead, info: RequestInfo): Promise<Identity> {
+  /** Synchronous for a token verified before (the hot path: no promise, no microtask); a promise otherwise. */
+  function verifyLive(token: string, via: Identity['via']): Identity | Promise<Identity> {
+    const hit = access.cached(token)
+    if (hit !== undefined && hit !== 'expired') return liveIdentity(hit, via)
+    return access.verify(token).then((claims) => liveIdentity(claims, via))
+  }
+
+  /** Bearer header, else the access cookie. Throws (or rejects) with the contract's code. */
+  function authenticate(request: RequestHead, info: RequestInfo): Identity | Promise<Identity> {
     const authorization = request.headers.get('authorization')
-    if (authorization !== null) {
-      const m = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization)
-      try {
-        if (!m) throw new BastionError('unauthenticated', 'Authorization must be "Bearer <token>".')
-        return await verifyLive(m[1]!, 'bearer')
-      } catch (e) {
-        if (!(e instanceof BastionError)) throw e
-        const description = e.code === 'token_expired' ? ', error_description="The access token expired"' : ''
-        throw new BastionError(e.code, e.message, { headers: { 'WWW-Authenticate': `Bearer error="invalid_token"${description}` } })
-      }
-    }
+    if (authorization !== null) return authenticateBearer(authorization)
     const token = singleCookie(info, cookies.access.name)
     if (token === undefined) {
       // The access cookie lives as long as its token; when it is gone but the CSRF cookie
@@ -178,6 +174,19 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       throw new BastionError('unauthenticated', 'Sign in first.')
     }
     return verifyLive(token, 'cookie')
+  }
+
+  /** A failed bearer request says so in `WWW-Authenticate` (RFC 6750). */
+  async function authenticateBearer(authorization: string): Promise<Identity> {
+    const m = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization)
+    try {
+      if (!m) throw new BastionError('unauthenticated', 'Authorization must be "Bearer <token>".')
+      return await verifyLive(m[1]!, 'bearer')
+    } catch (e) {
+      if (!(e instanceof BastionError)) throw e
+      const description = e.code === 'token_expired' ? ', error_description="The access token expired"' : ''
+      throw new BastionError(e.code, e.message, { headers: { 'WWW-Authenticate': `Bearer error="invalid_token"${description}` } })
+    }
   }
 
   /**
@@ -203,7 +212,8 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       const info = requestInfo(request, ctx, config)
       const bearer = request.headers.has('authorization')
       if (info.unsafe && !bearer) checkOrigin(request, info, config)
-      const identity = await authenticate(request, info)
+      const found = authenticate(request, info)
+      const identity = found instanceof Promise ? await found : found
       if (info.unsafe && identity.via === 'cookie') checkCsrf(request, info, [{ kind: 'session', sessionId: identity.sessionId }])
       return { ok: true, identity }
     } catch (e) {

@@ -15,7 +15,7 @@ export function checkOrigin(request: RequestHead, info: RequestInfo, config: Res
   if (site === 'cross-site' || site === 'same-site') {
     throw new BastionError('forbidden_origin', `Cross-origin request refused (Sec-Fetch-Site: ${site}).`)
   }
-  if (origin !== null && origin !== info.ownOrigin) {
+  if (origin !== null && origin !== info.ownOrigin()) {
     throw new BastionError('forbidden_origin', `Origin ${origin.slice(0, 200)} is not allowed.`)
   }
 }

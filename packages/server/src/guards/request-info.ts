@@ -21,8 +21,8 @@ export interface RequestContext {
 }
 
 export interface RequestInfo {
-  /** The origin this server is reached at, as the browser sees it. */
-  ownOrigin: string
+  /** The origin this server is reached at, as the browser sees it (worked out on first use: only unsafe requests need it). */
+  ownOrigin(): string
   clientIp: string
   userAgent: string | null
   cookies: Map<string, string[]>
@@ -41,29 +41,30 @@ export function requestInfo(request: RequestHead, ctx: RequestContext, config: R
   if (cookieHeader && cookieHeader.length > MAX_COOKIE_HEADER) {
     throw new BastionError('bad_request', `Cookie header larger than ${MAX_COOKIE_HEADER} bytes.`)
   }
-  let ownOrigin = config.publicOrigin
   let clientIp = ctx.remoteAddress ?? 'unknown'
   if (config.trustProxy) {
-    if (!ownOrigin) {
-      const proto = firstForwarded(request.headers.get('x-forwarded-proto'))
-      const host = firstForwarded(request.headers.get('x-forwarded-host'))
-      if (proto && host && /^https?$/.test(proto)) ownOrigin = `${proto}://${host}`
-    }
     // The last hop was added by our own proxy; anything to its left is the client's to forge.
     const hops = request.headers.get('x-forwarded-for')?.split(',').map((h) => h.trim()).filter(Boolean)
     const last = hops?.[hops.length - 1]
     if (last) clientIp = last
   }
-  if (!ownOrigin) {
+  let ownOrigin: string | undefined = config.publicOrigin
+  const origin = (): string => {
+    if (ownOrigin) return ownOrigin
+    if (config.trustProxy) {
+      const proto = firstForwarded(request.headers.get('x-forwarded-proto'))
+      const host = firstForwarded(request.headers.get('x-forwarded-host'))
+      if (proto && host && /^https?$/.test(proto)) return (ownOrigin = `${proto}://${host}`)
+    }
     try {
-      ownOrigin = new URL(request.url).origin
+      return (ownOrigin = new URL(request.url).origin)
     } catch {
       throw new BastionError('bad_request', 'Malformed Host header.')
     }
   }
   const ua = request.headers.get('user-agent')
   return {
-    ownOrigin,
+    ownOrigin: origin,
     clientIp,
     userAgent: ua ? ua.slice(0, 512) : null,
     cookies: parseCookies(cookieHeader),
