@@ -9,10 +9,10 @@ import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ConfigError, createBastion, optionsFromEnv, resolveSecret, type Store } from '@bastion/server'
-import { contextOf, toWebRequest, writeWebResponse } from '@bastion/server/node'
+import { ConfigError, createBastion, optionsFromEnv, resolveSecret } from '@bastion/server'
+import { nodeListener } from '@bastion/server/node'
 import { composeHandler } from '@bastion/server/web'
-import { sqliteStore } from '@bastion/server/sqlite'
+import { storeFromEnv } from '@bastion/server/stores/env'
 import { createAttackerApp } from './attacker.ts'
 import { createBankApp } from './bank.ts'
 import { refusalOf, SecurityEvents } from './events.ts'
@@ -49,15 +49,6 @@ function localCertificate(dataDir: string): { key: Buffer; cert: Buffer } {
   return { key: readFileSync(key), cert: readFileSync(cert) }
 }
 
-async function openStore(dataDir: string): Promise<{ store: Store; extras: Record<string, unknown> }> {
-  const url = process.env.DATABASE_URL
-  if (url) {
-    const { postgresStore } = await import('@bastion/server/postgres')
-    return { store: postgresStore({ connectionString: url }), extras: {} }
-  }
-  return { store: sqliteStore({ file: join(dataDir, 'bastion.sqlite') }), extras: {} }
-}
-
 async function redisParts() {
   const url = process.env.REDIS_URL
   if (!url) return {}
@@ -80,7 +71,7 @@ export async function main(): Promise<void> {
     )
   }
   const secret = resolveSecret(env, dataDir)
-  const { store } = await openStore(dataDir)
+  const { store } = await storeFromEnv(env, dataDir)
   const bastion = await createBastion({
     ...envOptions,
     ...(await redisParts()),
@@ -106,20 +97,17 @@ export async function main(): Promise<void> {
     clientBundle: join(root, 'packages/client/dist/index.js'),
   })
   const handler = composeHandler(bastion, bank)
-  const listener = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
-    const request = toWebRequest(req, https ? 'https' : 'http')
-    handler(request, contextOf(req))
-      .then(async (response) => {
-        if (response.status >= 400 && new URL(request.url).pathname.startsWith(bastion.config.basePath + '/')) {
-          events.record(await refusalOf(request, response, bastion.config.cookies.access.name))
-        }
-        await writeWebResponse(res, response, req.method)
-      })
-      .catch(() => {
-        if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"unavailable","message":"Try again."}}')
-        else res.destroy()
-      })
-  }
+  // The bank records its own refusals; the auth endpoints' are recorded here, for the attacker page's scoreboard.
+  const listener = nodeListener(
+    async (request, ctx) => {
+      const response = await handler(request, ctx)
+      if (response.status >= 400 && new URL(request.url).pathname.startsWith(bastion.config.basePath + '/')) {
+        events.record(await refusalOf(request, response, bastion.config.cookies.access.name))
+      }
+      return response
+    },
+    { scheme: https ? 'https' : 'http' },
+  )
   const server: Server = https ? createHttpsServer(localCertificate(dataDir), listener) : createHttpServer(listener)
   server.headersTimeout = 10_000
   server.requestTimeout = 30_000
@@ -134,11 +122,7 @@ export async function main(): Promise<void> {
       events: events.recent(20),
     }),
   })
-  const attacker = createHttpServer((req, res) => {
-    attackerHandler(toWebRequest(req))
-      .then((response) => writeWebResponse(res, response, req.method))
-      .catch(() => res.writeHead(500).end())
-  })
+  const attacker = createHttpServer(nodeListener(attackerHandler))
   await new Promise<void>((ok, fail) => attacker.once('error', fail).listen(ATTACKER_PORT, '127.0.0.1', ok))
   const attackerPort = (attacker.address() as { port: number }).port
   attackerOrigin = `http://127.0.0.1:${attackerPort}`

@@ -64,12 +64,10 @@ export function bastionExpress(bastion: Bastion): RequestHandler {
   return async (req: ExpressRequest, res: ExpressResponse, next: NextFunction): Promise<void> => {
     const bad = malformedHost(req)
     if (bad) return writeWebResponse(res, bad, req.method)
-    if (!bastion.answers(req.method, req.path)) {
-      setCorsHeaders(bastion, requestHead(req, req.originalUrl), (name, value) => (name === 'Vary' ? res.append(name, value) : res.setHeader(name, value)))
-      return next()
+    if (bastion.answers(req.method, req.path)) {
+      const response = await bastion.handle(webRequestOf(req), contextOf(req))
+      if (response) return writeWebResponse(res, response, req.method)
     }
-    const response = await bastion.handle(webRequestOf(req), contextOf(req))
-    if (response) return writeWebResponse(res, response, req.method)
     setCorsHeaders(bastion, requestHead(req, req.originalUrl), (name, value) => (name === 'Vary' ? res.append(name, value) : res.setHeader(name, value)))
     next()
   }

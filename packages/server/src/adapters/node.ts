@@ -131,19 +131,20 @@ export function contextOf(req: IncomingMessage): RequestContext {
 }
 
 /**
- * A `(req, res)` listener for `http.createServer`: Bastion's endpoints, then
- * `app` (a web-standard handler, which may call `bastion.guard`).
+ * A `(req, res)` listener for `http.createServer` from any web-standard
+ * handler: a malformed Host is answered 400, a handler that throws 503.
  */
-export function toNodeListener(bastion: Bastion, app: AppHandler, options: { scheme?: 'http' | 'https' } = {}) {
-  const handler = composeHandler(bastion, app)
+export function nodeListener(
+  handler: (request: Request, ctx: RequestContext) => Promise<Response>,
+  options: { scheme?: 'http' | 'https' } = {},
+) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const bad = malformedHost(req)
     if (bad) {
       void writeWebResponse(res, bad, req.method)
       return
     }
-    const request = toWebRequest(req, options.scheme)
-    handler(request, contextOf(req))
+    handler(toWebRequest(req, options.scheme), contextOf(req))
       .then((response) => writeWebResponse(res, response, req.method))
       .catch(() => {
         if (!res.headersSent) {
@@ -152,4 +153,12 @@ export function toNodeListener(bastion: Bastion, app: AppHandler, options: { sch
         } else res.destroy()
       })
   }
+}
+
+/**
+ * A `(req, res)` listener for `http.createServer`: Bastion's endpoints, then
+ * `app` (a web-standard handler, which may call `bastion.guard`).
+ */
+export function toNodeListener(bastion: Bastion, app: AppHandler, options: { scheme?: 'http' | 'https' } = {}) {
+  return nodeListener(composeHandler(bastion, app), options)
 }

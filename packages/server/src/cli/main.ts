@@ -7,23 +7,11 @@
  *   keys rotate    a new signing key; the old one verifies until its tokens expire
  *   prune          deletes sessions that ended more than a day ago
  */
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { createBastion } from '../bastion.ts'
 import { optionsFromEnv, resolveSecret } from '../env.ts'
 import { ConfigError } from '../errors.ts'
-import type { Store } from '../store.ts'
-import { sqliteStore } from '../stores/sqlite/index.ts'
-
-type PrunableStore = Store & { prune(now: number): Promise<number> }
-
-async function openStore(env: NodeJS.ProcessEnv): Promise<{ store: PrunableStore; where: string }> {
-  if (env.DATABASE_URL) {
-    const { postgresStore } = await import('../stores/postgres/index.ts')
-    return { store: postgresStore({ connectionString: env.DATABASE_URL }), where: 'PostgreSQL (DATABASE_URL)' }
-  }
-  const file = join(resolve(env.BASTION_DATA_DIR || './data'), 'bastion.sqlite')
-  return { store: sqliteStore({ file }), where: file }
-}
+import { storeFromEnv } from '../stores/from-env.ts'
 
 const USAGE = 'usage: bastion keys list | keys rotate | prune'
 
@@ -33,7 +21,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (line: st
     out(USAGE)
     return 2
   }
-  const { store, where } = await openStore(env)
+  const { store, where } = await storeFromEnv(env, resolve(env.BASTION_DATA_DIR || './data'))
   try {
     if (command === 'prune') {
       await store.migrate()
