@@ -71,16 +71,16 @@ export function createBankApp(options: BankOptions): (request: Request, ctx: Req
   type ApiRoute = (request: Request, identity: Identity) => Promise<Response> | Response
   const api: Record<string, ApiRoute> = {
     'GET /api/me': (_r, id) => json({ user: { id: id.userId, username: id.username } }),
-    'GET /api/balance': (_r, id) => {
-      const balance = ledger.balanceOf(id.userId)
+    'GET /api/balance': async (_r, id) => {
+      const balance = await ledger.balanceOf(id.userId)
       return balance === null ? error('not_found', 'You have no account.', 404) : json({ balance })
     },
-    'GET /api/transfers': (_r, id) => json({ transfers: ledger.history(id.userId) }),
+    'GET /api/transfers': async (_r, id) => json({ transfers: await ledger.history(id.userId) }),
     'POST /api/transfer': async (request, id) => {
       const { to, amount } = await readTransfer(request)
       try {
-        const transfer = ledger.transfer(id.userId, to, amount)
-        return json({ transfer, balance: ledger.balanceOf(id.userId) }, 201)
+        const transfer = await ledger.transfer(id.userId, to, amount)
+        return json({ transfer, balance: await ledger.balanceOf(id.userId) }, 201)
       } catch (e) {
         if (e instanceof LedgerError) return error(e.code, e.message, e.code === 'not_found' ? 404 : 400)
         throw e

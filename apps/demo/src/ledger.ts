@@ -20,11 +20,29 @@ export class LedgerError extends Error {
 }
 
 /**
- * The demo bank's money, in integer cents. A transfer is one SQLite
- * transaction guarded by a CHECK constraint, so a crash or a race can neither
- * create money nor make a balance negative.
+ * The demo bank's money, in integer cents. Every implementation makes a
+ * transfer one transaction guarded by a CHECK constraint, so a crash or a
+ * race (in one process or across instances) can neither create money nor make
+ * a balance negative.
  */
-export class Ledger {
+export interface Ledger {
+  /** Opens an account with `balance` unless it exists. */
+  ensureAccount(userId: string, username: string, balance: number): Promise<void>
+  balanceOf(userId: string): Promise<number | null>
+  balanceByUsername(username: string): Promise<number | null>
+  /** The sum of every balance: constant, whatever happens. */
+  total(): Promise<number>
+  transfer(fromUserId: string, toUsername: string, amount: number): Promise<TransferRecord>
+  history(userId: string, limit?: number): Promise<TransferRecord[]>
+  close(): Promise<void>
+}
+
+/** The ledger in one SQLite file: the zero-configuration default. */
+export function sqliteLedger(file: string): Ledger {
+  return new SqliteLedger(file)
+}
+
+class SqliteLedger implements Ledger {
   private readonly db: Database.Database
 
   constructor(file: string) {
@@ -51,26 +69,25 @@ export class Ledger {
     `)
   }
 
-  /** Opens an account with `balance` unless it exists. */
-  ensureAccount(userId: string, username: string, balance: number): void {
+  async ensureAccount(userId: string, username: string, balance: number): Promise<void> {
     this.db.prepare('INSERT OR IGNORE INTO accounts (user_id, username, balance) VALUES (?, ?, ?)').run(userId, username, balance)
   }
 
-  balanceOf(userId: string): number | null {
+  async balanceOf(userId: string): Promise<number | null> {
     const row = this.db.prepare('SELECT balance FROM accounts WHERE user_id = ?').get(userId) as { balance: number } | undefined
     return row?.balance ?? null
   }
 
-  balanceByUsername(username: string): number | null {
+  async balanceByUsername(username: string): Promise<number | null> {
     const row = this.db.prepare('SELECT balance FROM accounts WHERE username = ?').get(username) as { balance: number } | undefined
     return row?.balance ?? null
   }
 
-  total(): number {
+  async total(): Promise<number> {
     return (this.db.prepare('SELECT COALESCE(SUM(balance), 0) AS t FROM accounts').get() as { t: number }).t
   }
 
-  transfer(fromUserId: string, toUsername: string, amount: number): TransferRecord {
+  async transfer(fromUserId: string, toUsername: string, amount: number): Promise<TransferRecord> {
     const run = this.db.transaction((): TransferRecord => {
       const to = this.db.prepare('SELECT user_id, username FROM accounts WHERE username = ?').get(toUsername) as
         | { user_id: string; username: string }
@@ -93,7 +110,7 @@ export class Ledger {
     return run.immediate()
   }
 
-  history(userId: string, limit = 50): TransferRecord[] {
+  async history(userId: string, limit = 50): Promise<TransferRecord[]> {
     const rows = this.db
       .prepare(
         `SELECT t.id, f.username AS "from", r.username AS "to", t.amount, t.created_at AS createdAt
@@ -104,7 +121,7 @@ export class Ledger {
     return rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt).toISOString() }))
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close()
   }
 }

@@ -9,14 +9,14 @@ import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ConfigError, createBastion, optionsFromEnv, resolveSecret } from '@bastion/server'
+import { ConfigError, createBastion, optionsFromEnv, resolveSecret, type Bastion } from '@bastion/server'
 import { nodeListener } from '@bastion/server/node'
 import { composeHandler } from '@bastion/server/web'
 import { storeFromEnv } from '@bastion/server/stores/env'
 import { createAttackerApp } from './attacker.ts'
 import { createBankApp } from './bank.ts'
 import { refusalOf, SecurityEvents } from './events.ts'
-import { Ledger } from './ledger.ts'
+import { sqliteLedger, type Ledger } from './ledger.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = resolve(here, '../../..')
@@ -56,6 +56,26 @@ async function redisParts() {
   return { rateLimits: redisRateLimits({ url }), revocationBus: redisRevocationBus({ url }) }
 }
 
+/** The bank's money beside Bastion's own store: PostgreSQL with `DATABASE_URL`, else `bank.sqlite` in the data directory. */
+async function ledgerFromEnv(env: NodeJS.ProcessEnv, dataDir: string): Promise<Ledger> {
+  if (!env.DATABASE_URL) return sqliteLedger(join(dataDir, 'bank.sqlite'))
+  const { postgresLedger } = await import('./ledger-postgres.ts')
+  const ledger = postgresLedger({ connectionString: env.DATABASE_URL })
+  await ledger.ready
+  return ledger
+}
+
+/** Several instances starting at once on one database may all seed: the loser of the race finds the winner's user. */
+async function createDemoUser(bastion: Bastion, username: string, password: string) {
+  try {
+    return await bastion.createUser(username, password)
+  } catch (e) {
+    const user = await bastion.findUser(username)
+    if (user) return user
+    throw e
+  }
+}
+
 export async function main(): Promise<void> {
   const env = process.env
   const PORT = port('PORT', 3000)
@@ -81,10 +101,10 @@ export async function main(): Promise<void> {
       if (e.level !== 'info' || env.BASTION_LOG === 'debug') process.stderr.write(JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n')
     },
   })
-  const ledger = new Ledger(join(dataDir, 'bank.sqlite'))
+  const ledger = await ledgerFromEnv(env, dataDir)
   for (const u of DEMO_USERS) {
-    const user = (await bastion.findUser(u.username)) ?? (await bastion.createUser(u.username, u.password))
-    ledger.ensureAccount(user.id, user.username, u.balance)
+    const user = (await bastion.findUser(u.username)) ?? (await createDemoUser(bastion, u.username, u.password))
+    await ledger.ensureAccount(user.id, user.username, u.balance)
   }
   const events = new SecurityEvents()
   let attackerOrigin: string | undefined
@@ -117,8 +137,8 @@ export async function main(): Promise<void> {
 
   const attackerHandler = createAttackerApp({
     bankOrigin,
-    observe: () => ({
-      balances: Object.fromEntries(DEMO_USERS.map((u) => [u.username, ledger.balanceByUsername(u.username) ?? 0])),
+    observe: async () => ({
+      balances: Object.fromEntries(await Promise.all(DEMO_USERS.map(async (u) => [u.username, (await ledger.balanceByUsername(u.username)) ?? 0]))),
       events: events.recent(20),
     }),
   })
@@ -139,7 +159,7 @@ export async function main(): Promise<void> {
       .then(async () => {
         await bastion.close()
         await store.close()
-        ledger.close()
+        await ledger.close()
       })
       .finally(() => process.exit(0))
   }

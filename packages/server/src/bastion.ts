@@ -111,9 +111,22 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   const successorKey = deriveKey(config.secret, 'refresh-successor')
   const access = new AccessTokens(keyring, { issuer: config.issuer, audience: config.audience, ttl: config.accessTtl, now })
   const revoked = new RevocationList((config.accessTtl + 120) * 1000, now, config.revocationBus)
-  await revoked.start(store, (e) => config.log({ level: 'error', event: 'revocation_poll_failed', error: String(e) }))
-  const storeLimits = (store as { rateLimits?: RateLimitStore }).rateLimits
-  const limiter = new RateLimiter(config.rateLimits ?? storeLimits ?? memoryRateLimits(), now)
+  await revoked.start(store, (e) => {
+    if (e.kind === 'poll_failed') config.log({ level: 'error', event: 'revocation_poll_failed', error: String(e.error) })
+    else if (e.kind === 'bus_degraded')
+      config.log({ level: 'warn', event: 'revocation_bus_degraded', detail: 'revocations from other instances now arrive by polling the store every 5 s', error: String(e.error ?? 'disconnected') })
+    else config.log({ level: 'warn', event: 'revocation_bus_recovered' })
+  })
+  const sharedLimits = config.rateLimits ?? (store as { rateLimits?: RateLimitStore }).rateLimits
+  const limiter = sharedLimits
+    ? new RateLimiter(sharedLimits, now, {
+        fallback: memoryRateLimits(),
+        onStateChange: (state, e) =>
+          state === 'degraded'
+            ? config.log({ level: 'warn', event: 'rate_limits_degraded', detail: 'shared rate-limit store unavailable; counting per instance', error: String(e) })
+            : config.log({ level: 'warn', event: 'rate_limits_recovered', detail: 'shared rate-limit store answers again' }),
+      })
+    : new RateLimiter(memoryRateLimits(), now)
   const hasher = new PasswordHasher(options.argon2)
   const base = config.basePath
 

@@ -122,5 +122,7 @@ export interface RevocationBus {
   publish(sessionIds: string[]): Promise<void>
   /** Returns a function that stops the subscription. */
   subscribe(listener: (sessionIds: string[]) => void): Promise<() => Promise<void>>
+  /** Whether messages are being received now; while not, instances poll the store more often. Default: always. */
+  connected?(): boolean
   close(): Promise<void>
 }

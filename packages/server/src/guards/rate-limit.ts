@@ -35,34 +35,73 @@ export function memoryRateLimits(): RateLimitStore {
   }
 }
 
-/** Fails closed: a counter store that cannot answer refuses the attempt. */
+export interface RateLimiterOptions {
+  /**
+   * Counters to use while `store` cannot answer (Redis or the database down):
+   * per-instance limits instead of none. Without it, such an attempt is
+   * refused with 503. Either way nothing fails open.
+   */
+  fallback?: RateLimitStore
+  /** Called once when the shared store fails and once when it answers again. */
+  onStateChange?: (state: 'degraded' | 'recovered', error?: unknown) => void
+  /** How long to stay on the fallback before asking the shared store again (real time, ms). Default 5000. */
+  retryAfterMs?: number
+}
+
+/**
+ * Counts attempts in a shared store; when that store cannot answer, in the
+ * fallback (per instance) for a few seconds before trying it again, so an
+ * outage costs neither a limit nor a timeout per login.
+ */
 export class RateLimiter {
+  private degradedUntil = 0
+  private degraded = false
+
   constructor(
     private readonly store: RateLimitStore,
     private readonly now: () => number,
+    private readonly options: RateLimiterOptions = {},
   ) {}
 
-  private async guard<T>(op: () => Promise<T>): Promise<T> {
+  private async run<T>(op: (store: RateLimitStore) => Promise<T>): Promise<T> {
+    const { fallback } = this.options
+    // Real time, not the configured clock: this is about the network, not token lifetimes.
+    if (fallback && this.degraded && performance.now() < this.degradedUntil) return op(fallback)
     try {
-      return await op()
+      const result = await op(this.store)
+      if (this.degraded) {
+        this.degraded = false
+        this.options.onStateChange?.('recovered')
+      }
+      return result
     } catch (e) {
       if (e instanceof BastionError) throw e
-      throw new BastionError('unavailable', 'Rate-limit store unavailable; try again shortly.', {
-        cause: e instanceof StoreUnavailableError ? e : undefined,
-        retryAfter: 5,
-      })
+      if (!fallback) {
+        throw new BastionError('unavailable', 'Rate-limit store unavailable; try again shortly.', {
+          cause: e instanceof StoreUnavailableError ? e : undefined,
+          retryAfter: 5,
+        })
+      }
+      this.degradedUntil = performance.now() + (this.options.retryAfterMs ?? 5_000)
+      if (!this.degraded) {
+        this.degraded = true
+        this.options.onStateChange?.('degraded', e)
+      }
+      return op(fallback)
     }
   }
 
   /** Counts one attempt and throws `rate_limited` when it goes over. */
   async consume(key: string, rule: RateLimitRule): Promise<void> {
     const now = this.now()
-    const { count, resetAt } = await this.guard(() => this.store.hit(key, rule.windowSeconds * 1000, now))
+    const { count, resetAt } = await this.run((s) => s.hit(key, rule.windowSeconds * 1000, now))
     if (count > rule.max) throw limited(resetAt, now)
   }
 
+  /** Forgets `key` everywhere it may have been counted. */
   async reset(key: string): Promise<void> {
-    await this.guard(() => this.store.reset(key))
+    await this.run((s) => s.reset(key))
+    if (this.options.fallback && this.degraded) await this.options.fallback.reset(key)
   }
 }
 

@@ -112,6 +112,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       types,
       // Fail closed quickly instead of queueing requests behind a dead database.
       connectionTimeoutMillis: 3_000,
+      // A database that accepts the connection but stops answering must not hang a request either.
+      query_timeout: 5_000,
       max: 10,
     })
   // An idle client losing its connection must not crash the process; the next query reports it.

@@ -209,6 +209,10 @@ export function redisRevocationBus(options: RedisRevocationBusOptions): Revocati
       }
     },
 
+    connected() {
+      return subscriber !== undefined && subscribed !== undefined && subscriber.status === 'ready'
+    },
+
     async close() {
       if (closed) return
       closed = true
