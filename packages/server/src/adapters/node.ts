@@ -90,18 +90,40 @@ export function toWebRequest(req: IncomingMessage, scheme?: 'http' | 'https', ov
  * `bastion.guard`, without building a web Request for every application route.
  */
 export function requestHead(req: IncomingMessage, path?: string): RequestHead {
-  const scheme = (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http'
-  const header = (name: string) => req.headers[name.toLowerCase()]
-  return {
-    method: req.method ?? 'GET',
-    url: `${scheme}://${req.headers.host ?? 'localhost'}${path ?? req.url ?? '/'}`,
-    headers: {
-      get: (name) => {
-        const v = header(name)
-        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v
-      },
-      has: (name) => header(name) !== undefined,
-    },
+  return new NodeRequestHead(req, path)
+}
+
+/** Header lookups on Node's parsed headers (prototype methods: no closures per request). */
+class NodeHeaders {
+  constructor(private readonly raw: IncomingMessage['headers']) {}
+  get(name: string): string | null {
+    const v = this.raw[name.toLowerCase()]
+    return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v
+  }
+  has(name: string): boolean {
+    return this.raw[name.toLowerCase()] !== undefined
+  }
+}
+
+class NodeRequestHead implements RequestHead {
+  readonly method: string
+  readonly headers: NodeHeaders
+  private readonly scheme: 'http' | 'https'
+  private readonly host: string | undefined
+  private readonly target: string
+  private fullUrl: string | undefined
+
+  constructor(req: IncomingMessage, path: string | undefined) {
+    this.method = req.method ?? 'GET'
+    this.headers = new NodeHeaders(req.headers)
+    this.scheme = (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http'
+    this.host = req.headers.host
+    this.target = path ?? req.url ?? '/'
+  }
+
+  /** Built on first use: a safe request with no CORS or origin question never needs it. */
+  get url(): string {
+    return (this.fullUrl ??= `${this.scheme}://${this.host ?? 'localhost'}${this.target}`)
   }
 }
 

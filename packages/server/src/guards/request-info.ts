@@ -30,7 +30,7 @@ export interface RequestInfo {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
-export const isUnsafeMethod = (method: string): boolean => !SAFE_METHODS.has(method.toUpperCase())
+export const isUnsafeMethod = (method: string): boolean => method !== 'GET' && !SAFE_METHODS.has(method.toUpperCase())
 
 function firstForwarded(value: string | null): string | undefined {
   return value?.split(',')[0]?.trim() || undefined
@@ -48,27 +48,50 @@ export function requestInfo(request: RequestHead, ctx: RequestContext, config: R
     const last = hops?.[hops.length - 1]
     if (last) clientIp = last
   }
-  let ownOrigin: string | undefined = config.publicOrigin
-  const origin = (): string => {
-    if (ownOrigin) return ownOrigin
+  return new Info(request, config, clientIp, parseCookies(cookieHeader))
+}
+
+/**
+ * One request's view. A class rather than an object of closures: it is built
+ * for every guarded request, and what only the rare paths need (the own
+ * origin, the User-Agent) is worked out on first use.
+ */
+class Info implements RequestInfo {
+  readonly unsafe: boolean
+  private origin: string | undefined
+  private ua: string | null | undefined
+
+  constructor(
+    private readonly request: RequestHead,
+    private readonly config: ResolvedConfig,
+    readonly clientIp: string,
+    readonly cookies: Map<string, string[]>,
+  ) {
+    this.unsafe = isUnsafeMethod(request.method)
+    this.origin = config.publicOrigin
+  }
+
+  ownOrigin(): string {
+    if (this.origin) return this.origin
+    const { request, config } = this
     if (config.trustProxy) {
       const proto = firstForwarded(request.headers.get('x-forwarded-proto'))
       const host = firstForwarded(request.headers.get('x-forwarded-host'))
-      if (proto && host && /^https?$/.test(proto)) return (ownOrigin = `${proto}://${host}`)
+      if (proto && host && /^https?$/.test(proto)) return (this.origin = `${proto}://${host}`)
     }
     try {
-      return (ownOrigin = new URL(request.url).origin)
+      return (this.origin = new URL(request.url).origin)
     } catch {
       throw new BastionError('bad_request', 'Malformed Host header.')
     }
   }
-  const ua = request.headers.get('user-agent')
-  return {
-    ownOrigin: origin,
-    clientIp,
-    userAgent: ua ? ua.slice(0, 512) : null,
-    cookies: parseCookies(cookieHeader),
-    unsafe: isUnsafeMethod(request.method),
+
+  get userAgent(): string | null {
+    if (this.ua === undefined) {
+      const ua = this.request.headers.get('user-agent')
+      this.ua = ua ? ua.slice(0, 512) : null
+    }
+    return this.ua
   }
 }
 

@@ -1,0 +1,138 @@
+/**
+ * The per-request verification path alone, in operations per second, to see
+ * where the time of an authenticated request goes (no HTTP, no sockets).
+ * Each step is timed in a bounded loop (BENCH_MICRO_MS per step, default 400 ms).
+ *
+ * Run alone: `node --import tsx bench/micro.ts` (prints JSON with `--json`).
+ */
+import { createSecretKey } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { importJWK, jwtVerify } from 'jose'
+import jwt from 'jsonwebtoken'
+import { createBastion } from '../packages/server/src/bastion.ts'
+import { requestHead, contextOf } from '../packages/server/src/adapters/node.ts'
+import { deriveKey } from '../packages/server/src/crypto/secret.ts'
+import { unmaskToken, verifyCsrfToken } from '../packages/server/src/csrf/token.ts'
+import { safeEqual } from '../packages/server/src/crypto/encoding.ts'
+import { parseCookies } from '../packages/server/src/http/cookies.ts'
+import { requestInfo } from '../packages/server/src/guards/request-info.ts'
+import { Keyring } from '../packages/server/src/keys/keyring.ts'
+import { AccessTokens } from '../packages/server/src/tokens/access-token.ts'
+import { sqliteStore } from '../packages/server/src/stores/sqlite/index.ts'
+
+export interface MicroRow {
+  name: string
+  opsPerSec: number
+  nsPerOp: number
+}
+
+const SECRET = 'bench-secret-bench-secret-bench-secret-0'
+
+/** Runs `fn` in batches until `ms` have passed (or `maxOps`); returns ops/s. */
+async function time(name: string, fn: () => unknown, ms: number, maxOps = 5_000_000): Promise<MicroRow> {
+  for (let i = 0; i < 2000; i++) await fn() // warm-up (JIT)
+  let ops = 0
+  const start = process.hrtime.bigint()
+  const deadline = start + BigInt(ms) * 1_000_000n
+  let now = start
+  while (now < deadline && ops < maxOps) {
+    for (let i = 0; i < 200; i++) {
+      const r = fn()
+      if (r instanceof Promise) await r
+    }
+    ops += 200
+    now = process.hrtime.bigint()
+  }
+  const ns = Number(now - start) / ops
+  return { name, opsPerSec: Math.round(1e9 / ns), nsPerOp: Math.round(ns) }
+}
+
+/** Something shaped like an IncomingMessage, enough for `requestHead`. */
+function fakeRequest(method: string, url: string, headers: Record<string, string>): IncomingMessage {
+  return { method, url, headers, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
+}
+
+export async function runMicro(ms = Number(process.env.BENCH_MICRO_MS ?? 400)): Promise<MicroRow[]> {
+  const store = sqliteStore({ file: ':memory:' })
+  const bastion = await createBastion({ store, secret: SECRET, accessTtl: 3600, argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  await bastion.createUser('alice', 'alice-password-1')
+  // A browser login through the real endpoints, for a real cookie pair.
+  const csrfRes = await bastion.handle(new Request('http://localhost/auth/csrf'))
+  const pre = csrfRes!.headers.getSetCookie()[0]!.split(';')[0]!
+  const login = await bastion.handle(
+    new Request('http://localhost/auth/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: pre, 'x-csrf-token': pre.split('=')[1]! },
+      body: JSON.stringify({ username: 'alice', password: 'alice-password-1' }),
+    }),
+  )
+  const jar = Object.fromEntries(login!.headers.getSetCookie().map((c) => c.split(';')[0]!.split(/=(.*)/s).slice(0, 2) as [string, string]))
+  const access = jar['__Host-access']!
+  const csrf = jar['__Host-csrf']!
+  const sessionId = (JSON.parse(await login!.text()) as { session: { id: string } }).session.id
+  const cookieHeader = `__Host-access=${access}; __Host-csrf=${csrf}`
+  // What a real browser also sends to the API: a few first-party cookies of the app.
+  const busyCookieHeader = `_ga=GA1.1.1234567890.1700000000; theme=dark; ${cookieHeader}; consent=yes`
+
+  const getHead = requestHead(fakeRequest('GET', '/api/me', { host: 'localhost', cookie: cookieHeader }))
+  const postReq = fakeRequest('POST', '/api/transfer', { host: 'localhost', cookie: cookieHeader, 'x-csrf-token': csrf, origin: 'http://localhost', 'content-type': 'application/json' })
+  const postHead = requestHead(postReq)
+  const ctx = { remoteAddress: '127.0.0.1' }
+
+  // The uncached path: a second AccessTokens over the same keys, fresh tokens each verified once.
+  const keyring = new Keyring(store, deriveKey(SECRET, 'key-wrap'), 'EdDSA', 3720, Date.now)
+  await keyring.init()
+  const issuer = bastion.config.issuer
+  const tokens = new AccessTokens(keyring, { issuer, audience: bastion.config.audience, ttl: 3600, now: Date.now, cacheSize: 1_000_000 })
+  const fresh: string[] = []
+  for (let i = 0; i < 3000; i++) fresh.push((await tokens.sign({ userId: 'u', username: 'alice', sessionId, clientId: 'bastion-web' })).token)
+  const cachedTokens = new AccessTokens(keyring, { issuer, audience: bastion.config.audience, ttl: 3600, now: Date.now })
+  await cachedTokens.verify(access)
+  // Each lookup gets its own copy of the token string, as each request does (no cached hash).
+  const accessCopy = () => (' ' + access).slice(1)
+  const jwk = (await bastion.handle(new Request('http://localhost/.well-known/jwks.json')))!
+  const publicKey = await importJWK(((await jwk.json()) as { keys: Record<string, unknown>[] }).keys[0]!, 'EdDSA')
+  const peerSecret = 'peer-secret-peer-secret-peer-secret-0000'
+  const peerToken = jwt.sign({ sub: 'u1', name: 'alice' }, peerSecret, { algorithm: 'HS256', expiresIn: 3600 })
+  const csrfKey = deriveKey(SECRET, 'csrf')
+
+  const rows: MicroRow[] = []
+  const step = async (name: string, fn: () => unknown, maxOps?: number) => {
+    rows.push(await time(name, fn, ms, maxOps))
+  }
+  await step('parse Cookie header (2 cookies)', () => parseCookies(cookieHeader))
+  await step('parse Cookie header (5 cookies)', () => parseCookies(busyCookieHeader))
+  await step('requestHead(req) (Node adapter view)', () => requestHead(postReq))
+  await step('requestInfo (cookies, client, method)', () => requestInfo(getHead, ctx, bastion.config))
+  await step('CSRF: unmask + compare + HMAC verify', () => {
+    const presented = unmaskToken(csrf)
+    return presented !== null && safeEqual(presented, csrf) && verifyCsrfToken(csrfKey, csrf, { kind: 'session', sessionId })
+  })
+  await step('token verify, cached (bounded Map, whole token compared)', () => cachedTokens.cached(accessCopy()))
+  let i = 0
+  await step('token verify, uncached (Ed25519 + claims, jose)', () => tokens.verify(fresh[i++ % fresh.length]!), fresh.length - 2000)
+  await step('jose jwtVerify alone (Ed25519)', () => jwtVerify(access, publicKey))
+  await step('jsonwebtoken HS256 verify, secret string (peer)', () => jwt.verify(peerToken, peerSecret, { algorithms: ['HS256'] }))
+  const peerKey = createSecretKey(Buffer.from(peerSecret))
+  await step('jsonwebtoken HS256 verify, KeyObject (peer)', () => jwt.verify(peerToken, peerKey, { algorithms: ['HS256'] }))
+  await step('bastion.guard GET (cookie, cached token)', () => bastion.guard(getHead, ctx))
+  await step('bastion.guard POST (cookie + Origin + CSRF)', () => bastion.guard(postHead, ctx))
+  await step('requestHead + guard GET (what a Node route pays)', () =>
+    bastion.guard(requestHead(fakeRequest('GET', '/api/me', { host: 'localhost', cookie: cookieHeader })), contextOf(postReq)),
+  )
+  const check = await bastion.guard(postHead, ctx)
+  if (!check.ok) throw new Error(`micro: the POST guard refused: ${check.response.status}`)
+  await bastion.close()
+  await store.close()
+  return rows
+}
+
+export function printMicro(rows: MicroRow[], out: (s: string) => void): void {
+  for (const r of rows) out(`  ${r.name.padEnd(52)} ${r.opsPerSec.toLocaleString('en-US').padStart(12)} ops/s  ${(r.nsPerOp / 1000).toFixed(2).padStart(8)} µs/op\n`)
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const rows = await runMicro()
+  if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
+  else printMicro(rows, (s) => process.stdout.write(s))
+}
