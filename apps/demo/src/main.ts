@@ -15,16 +15,13 @@ import { composeHandler } from '@bastion/server/web'
 import { storeFromEnv } from '@bastion/server/stores/env'
 import { createAttackerApp } from './attacker.ts'
 import { createBankApp } from './bank.ts'
+import { DEMO_USERS } from './demo-users.ts'
 import { refusalOf, SecurityEvents } from './events.ts'
 import { sqliteLedger, type Ledger } from './ledger.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = resolve(here, '../../..')
 
-export const DEMO_USERS = [
-  { username: 'alice', password: 'alice-password-1', balance: 100_000 },
-  { username: 'mallory', password: 'mallory-password-1', balance: 0 },
-] as const
 
 function port(name: string, fallback: number): number {
   const raw = process.env[name]

@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     root: new URL('../../../../', import.meta.url).pathname,
-    include: ['packages/**/*.pg.test.ts', 'packages/**/*.redis.test.ts'],
+    include: ['{packages,apps}/**/*.pg.test.ts', '{packages,apps}/**/*.redis.test.ts'],
     exclude: ['**/node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

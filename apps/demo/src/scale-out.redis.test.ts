@@ -1,0 +1,110 @@
+// Three demo processes on three ports, sharing one PostgreSQL database (users,
+// sessions, keys, balances) and Redis (rate limits, revocation bus): a
+// session moves freely between them, a revocation reaches all of them within
+// a second, 50 racing refreshes agree on one successor, and a rate limit is
+// counted once for all. Needs PostgreSQL and Redis.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cookieValue, setCookieFor } from '../../../packages/server/src/testing/harness.ts'
+import { createTestDatabase, TEST_REDIS_URL, type TestDatabase } from '../../../packages/server/src/testing/services.ts'
+import { DEMO_USERS } from './demo-users.ts'
+import { BalancedBrowser, ledgerTotals, startCluster, uniqueUser, within } from './testing/cluster.ts'
+import type { Demo } from './testing/start-demo.ts'
+
+const alice = DEMO_USERS[0]
+let db: TestDatabase
+let nodes: Demo[]
+let one: Demo, two: Demo, three: Demo
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  nodes = await startCluster({ instances: 3, databaseUrl: db.url, redisUrl: TEST_REDIS_URL })
+  ;[one, two, three] = nodes as [Demo, Demo, Demo]
+}, 90_000)
+
+afterAll(async () => {
+  await Promise.all((nodes ?? []).map((n) => n.stop().catch(() => null)))
+  await db?.drop()
+})
+
+describe('three instances on PostgreSQL and Redis', () => {
+  it('started together, they agree on the demo accounts and the signing keys', async () => {
+    const kids = await Promise.all(
+      nodes.map(async (n) => ((await (await fetch(`${n.bankUrl}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort()),
+    )
+    expect(kids[0]!.length).toBeGreaterThan(0)
+    expect(kids[1]).toEqual(kids[0])
+    expect(kids[2]).toEqual(kids[0])
+    expect(await ledgerTotals(db.url)).toMatchObject({ total: 100_000, min: expect.toSatisfy((m: number) => m >= 0) })
+  })
+
+  it('signed in through the first, refreshed through the second, served and moving money through the third', async () => {
+    const b = new BalancedBrowser()
+    await b.via(one).signIn(alice.username, alice.password)
+    const before = b.browser.cookie('__Secure-refresh')
+    const refreshed = await b.via(two).request('POST', '/auth/refresh')
+    expect(refreshed.status, refreshed.text).toBe(200)
+    expect(b.browser.cookie('__Secure-refresh')).not.toBe(before)
+    const me = await b.via(three).request('GET', '/api/me')
+    expect(me.status, me.text).toBe(200)
+    expect(me.body.user.username).toBe('alice')
+    const sent = await b.via(three).request('POST', '/api/transfer', { body: { to: 'mallory', amount: 1 } })
+    expect(sent.status, sent.text).toBe(201)
+    expect((await b.via(one).request('GET', '/api/balance')).body.balance).toBe(sent.body.balance)
+    expect(await ledgerTotals(db.url)).toMatchObject({ total: 100_000, min: expect.toSatisfy((m: number) => m >= 0) })
+  })
+
+  it('logout-all through the first: within one second the old access cookie is refused by the other two', async () => {
+    const b = new BalancedBrowser()
+    await b.via(one).signIn(alice.username, alice.password)
+    const access = b.browser.cookie('__Host-access')!
+    // Both others have verified the token once, so it sits in their caches: the revocation must beat the cache.
+    expect((await b.via(two).request('GET', '/api/me')).status).toBe(200)
+    expect((await b.via(three).request('GET', '/api/me')).status).toBe(200)
+
+    expect((await b.via(one).request('POST', '/auth/logout-all')).status).toBe(204)
+    const refusedBy = (node: Demo) => async () => {
+      b.browser.setCookie('__Host-access', access)
+      return (await b.via(node).request('GET', '/api/me')).status === 401
+    }
+    const [onTwo, onThree] = await Promise.all([within(1_000, refusedBy(two)), within(1_000, refusedBy(three))])
+    expect(onTwo, 'refused by the second instance within 1 s').not.toBeNull()
+    expect(onThree, 'refused by the third instance within 1 s').not.toBeNull()
+  })
+
+  it('50 concurrent refreshes of one token spread over the three: one successor, nobody logged out', async () => {
+    const b = new BalancedBrowser()
+    await b.via(one).signIn(alice.username, alice.password)
+    const cookie = b.browser.cookieHeader('/auth/refresh')
+    const csrf = b.browser.cookie('__Host-csrf')!
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        fetch(`${nodes[i % 3]!.bankUrl}/auth/refresh`, {
+          method: 'POST',
+          headers: { Cookie: cookie, 'X-CSRF-Token': csrf, Origin: b.browser.server.origin, 'Sec-Fetch-Site': 'same-origin', 'X-Forwarded-For': b.address },
+        }).then(async (r) => ({ status: r.status, refresh: cookieValue(setCookieFor({ setCookies: r.headers.getSetCookie() } as never, '__Secure-refresh')) })),
+      ),
+    )
+    expect(answers.map((a) => a.status)).toEqual(Array(50).fill(200))
+    const successors = new Set(answers.map((a) => a.refresh))
+    expect(successors.size).toBe(1)
+    // The browser keeps whichever answer arrived last: the one successor. It is still signed in everywhere.
+    b.browser.setCookie('__Secure-refresh', [...successors][0]!, '/auth')
+    for (const node of nodes) expect((await b.via(node).request('POST', '/auth/refresh')).status).toBe(200)
+    expect((await b.via(two).request('GET', '/api/me')).status).toBe(200)
+  })
+
+  it('a per-account login limit is counted once across all three', async () => {
+    const name = uniqueUser()
+    const owner = new BalancedBrowser()
+    await owner.via(one).request('GET', '/auth/csrf')
+    expect((await owner.via(one).request('POST', '/auth/register', { body: { username: name, password: 'the-right-password-1' } })).status).toBe(201)
+    const statuses: number[] = []
+    // The demo's limit: 10 failed logins per account per 15 minutes. Each attempt from another address, on the next instance.
+    for (let i = 0; i < 12; i++) {
+      const attacker = new BalancedBrowser()
+      await attacker.via(nodes[i % 3]!).request('GET', '/auth/csrf')
+      statuses.push((await attacker.request('POST', '/auth/login', { body: { username: name, password: `wrong-password-${i}` } })).status)
+    }
+    expect(statuses).toEqual([...Array(10).fill(401), 429, 429])
+  })
+})
