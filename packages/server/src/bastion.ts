@@ -20,6 +20,7 @@ import {
   refreshTokenSession,
   successorOf,
 } from './sessions.ts'
+import type { RateLimitRule } from './config.ts'
 import type { RateLimitStore, SessionKind, SessionRecord, UserRecord } from './store.ts'
 import { AccessTokens, type AccessClaims } from './tokens/access-token.ts'
 import { RevocationList } from './tokens/revocation-list.ts'
@@ -221,8 +222,9 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   }
 
   async function guard(request: RequestHead, ctx: RequestContext = {}): Promise<GuardResult> {
+    let info: RequestInfo | undefined
     try {
-      const info = requestInfo(request, ctx, config)
+      info = requestInfo(request, ctx, config)
       const bearer = request.headers.has('authorization')
       if (info.unsafe && !bearer) checkOrigin(request, info, config)
       const found = authenticate(request, info)
@@ -230,6 +232,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       if (info.unsafe && identity.via === 'cookie') checkCsrf(request, info, [{ kind: 'session', sessionId: identity.sessionId }])
       return { ok: true, identity }
     } catch (e) {
+      logRefusal(e, request, info)
       return { ok: false, response: decorate(request, toResponse(e)) }
     }
   }
@@ -290,16 +293,29 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     return { username, password }
   }
 
+  /** Counts one attempt; a refusal is logged (`rate_limited`, with the limit's scope, never the username tried). */
+  async function throttle(scope: 'login_address' | 'login_account' | 'register_address', key: string, rule: RateLimitRule, info: RequestInfo, user?: string): Promise<void> {
+    try {
+      await limiter.consume(key, rule)
+    } catch (e) {
+      if (e instanceof BastionError && e.code === 'rate_limited') {
+        config.log({ level: 'warn', event: 'rate_limited', scope, ip: info.clientIp, ...(user ? { user } : {}), retryAfter: e.retryAfter })
+      }
+      throw e
+    }
+  }
+
   /** Same work and same answer for an unknown user as for a wrong password. */
   async function checkCredentials(username: string, password: string, info: RequestInfo): Promise<UserRecord> {
     const { loginPerAccount, loginPerAddress } = config.rateLimit
-    await limiter.consume(`login:ip:${info.clientIp}`, loginPerAddress)
+    await throttle('login_address', `login:ip:${info.clientIp}`, loginPerAddress, info)
     // Counted before the verdict, not after: parallel guesses cannot all slip in under the limit.
-    await limiter.consume(`login:user:${username}`, loginPerAccount)
+    await throttle('login_account', `login:user:${username}`, loginPerAccount, info)
     const user = isValidUsername(username) ? await store.findUserByUsername(username) : null
     const ok = await hasher.verify(user?.passwordHash ?? null, password)
     if (!ok || !user) {
-      config.log({ level: 'warn', event: 'login_failed', ip: info.clientIp })
+      // The account's id when it exists, never the name typed (it may be a password typed in the wrong field).
+      config.log({ level: 'warn', event: 'login_failed', reason: user ? 'wrong_password' : 'unknown_user', ...(user ? { user: user.id } : {}), ip: info.clientIp })
       throw new BastionError('invalid_credentials', 'Wrong username or password.')
     }
     await limiter.reset(`login:user:${username}`)
@@ -402,12 +418,12 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     [`POST ${base}/register`]: async (request, info) => {
       checkOrigin(request, info, config)
       checkCsrf(request, info, await preSessionBindings(info))
-      await limiter.consume(`register:ip:${info.clientIp}`, config.rateLimit.registerPerAddress)
+      await throttle('register_address', `register:ip:${info.clientIp}`, config.rateLimit.registerPerAddress, info)
       const body = await readJsonObject(request, config.maxBodyBytes)
       const username = stringField(body, 'username', { max: 256 })
       const password = stringField(body, 'password', { max: config.password.maxLength + 1 })
       const user = await createUser(username, password)
-      config.log({ level: 'info', event: 'user_registered', user: user.id })
+      config.log({ level: 'info', event: 'user_registered', user: user.id, ip: info.clientIp })
       return json({ user: publicUser(user) }, 201)
     },
 
@@ -423,7 +439,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
         await revoke([previous.sessionId])
       }
       const started = await startSession(user, 'cookie', info)
-      config.log({ level: 'info', event: 'login', user: user.id, session: started.session.id })
+      config.log({ level: 'info', event: 'login', via: 'cookie', user: user.id, session: started.session.id, ip: info.clientIp })
       return browserSessionResponse(started, user)
     },
 
@@ -433,6 +449,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       const { username, password } = readCredentials(body)
       const user = await checkCredentials(username, password, info)
       const started = await startSession(user, 'bearer', info)
+      config.log({ level: 'info', event: 'login', via: 'bearer', user: user.id, session: started.session.id, ip: info.clientIp })
       return json({ accessToken: started.accessToken.token, refreshToken: started.refreshToken, tokenType: 'Bearer', expiresIn: config.accessTtl })
     },
 
@@ -481,6 +498,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       const user = await store.findUserById(outcome.session.userId)
       if (!user) return unauthenticatedClearing('The account no longer exists.')
       const token = await access.sign({ userId: user.id, username: user.username, sessionId, clientId: CLIENT_ID[expectedKind] })
+      config.log({ level: 'info', event: 'refresh', via: expectedKind, user: user.id, session: sessionId, ip: info.clientIp })
       if (bearerMode) {
         return json({ accessToken: token.token, refreshToken: successor, tokenType: 'Bearer', expiresIn: config.accessTtl })
       }
@@ -499,6 +517,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
         const identity = await authenticate(request, info)
         await store.revokeSession(identity.sessionId, 'logout', now())
         await revoke([identity.sessionId])
+        config.log({ level: 'info', event: 'logout', via: 'bearer', user: identity.userId, session: identity.sessionId, ip: info.clientIp })
         return noContent()
       }
       checkOrigin(request, info, config)
@@ -513,6 +532,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
         // The CSRF MAC proved the browser holds this session's token; the refresh cookie alone is not trusted blindly.
         await store.revokeSession(sessionId, 'logout', now())
         await revoke([sessionId])
+        config.log({ level: 'info', event: 'logout', via: 'cookie', session: sessionId, ip: info.clientIp })
       }
       const res = noContent()
       clearAll(res.headers)
@@ -542,6 +562,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       }
       await store.revokeSession(target.id, 'revoked_by_user', now())
       await revoke([target.id])
+      config.log({ level: 'info', event: 'session_revoked', user: identity.userId, session: target.id, by: identity.sessionId, ip: info.clientIp })
       const res = noContent()
       if (target.id === identity.sessionId && identity.via === 'cookie') clearAll(res.headers)
       return res
@@ -551,6 +572,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       const { identity } = await mustGuard(request, info)
       const ids = await store.revokeUserSessions(identity.userId, 'logout_all', now())
       await revoke([...new Set([...ids, identity.sessionId])])
+      config.log({ level: 'info', event: 'logout_all', user: identity.userId, session: identity.sessionId, sessions: ids.length, ip: info.clientIp })
       const res = noContent()
       if (identity.via === 'cookie') clearAll(res.headers)
       return res
@@ -564,6 +586,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
       const user = await checkCredentials(identity.username, currentPassword, info)
       checkNewPassword(newPassword, user.username)
       await store.setPasswordHash(user.id, await hasher.hash(newPassword))
+      config.log({ level: 'info', event: 'password_changed', via: identity.via, user: user.id, session: identity.sessionId, ip: info.clientIp })
       if (identity.via === 'bearer') {
         const ids = await store.revokeUserSessions(user.id, 'password_changed', now(), identity.sessionId)
         await revoke(ids)
@@ -614,6 +637,16 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     return knownPaths.has(path) ? 'wrong-method' : null
   }
 
+  /** A forged or cross-site state change is an attack indicator: logged (method, path, code, address; no header value). */
+  function logRefusal(e: unknown, request: RequestHead, info: RequestInfo | undefined): void {
+    if (!(e instanceof BastionError) || (e.code !== 'csrf_failed' && e.code !== 'forbidden_origin')) return
+    let path = '?'
+    try {
+      path = new URL(request.url).pathname.slice(0, 200)
+    } catch {}
+    config.log({ level: 'warn', event: 'request_refused', code: e.code, method: request.method.slice(0, 16), path, ip: info?.clientIp ?? 'unknown' })
+  }
+
   function toResponse(e: unknown): Response {
     if (e instanceof BastionError) return errorResponse(e)
     if (e instanceof StoreUnavailableError) {
@@ -655,10 +688,12 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     const found = match(method, path)
     if (found === null) return decorate(request, errorResponse(new BastionError('not_found', `No route ${method} ${path.slice(0, 200)}.`)))
     if (found === 'wrong-method') return decorate(request, errorResponse(new BastionError('not_found', `${path.slice(0, 200)} does not answer ${method}.`)))
+    let info: RequestInfo | undefined
     try {
-      const info = requestInfo(request, ctx, config)
+      info = requestInfo(request, ctx, config)
       return decorate(request, await found.route(request, info, found.param))
     } catch (e) {
+      logRefusal(e, request, info)
       return decorate(request, toResponse(e))
     }
   }

@@ -85,6 +85,30 @@ export interface BastionOptions {
   log?: (event: LogEvent) => void
 }
 
+/**
+ * One audit or operational event: flat, JSON-serializable, and never holding
+ * a secret (no password, token, cookie or CSRF value; no username typed at a
+ * failed login, which may be a password typed in the wrong field). Users and
+ * sessions appear by id (`user`, `session`); `ip` is the client address as
+ * `trustProxy` resolves it. Add a timestamp in the sink.
+ *
+ * | event | level | fields |
+ * |---|---|---|
+ * | `login` | info | `via` (`cookie` or `bearer`), `user`, `session`, `ip` |
+ * | `login_failed` | warn | `reason` (`wrong_password` or `unknown_user`), `user` (when the account exists), `ip` |
+ * | `rate_limited` | warn | `scope` (`login_address`, `login_account`, `register_address`), `ip`, `retryAfter` |
+ * | `user_registered` | info | `user`, `ip` |
+ * | `refresh` | info | `via`, `user`, `session`, `ip` |
+ * | `refresh_token_reuse` | warn | `user`, `session` (now revoked), `ip` |
+ * | `logout` | info | `via`, `session`, `user` (bearer), `ip` |
+ * | `logout_all` | info | `user`, `session` (the caller's), `sessions` (count revoked), `ip` |
+ * | `session_revoked` | info | `user`, `session` (the revoked one), `by` (the caller's session), `ip` |
+ * | `password_changed` | info | `via`, `user`, `session`, `ip` |
+ * | `request_refused` | warn | `code` (`csrf_failed` or `forbidden_origin`), `method`, `path`, `ip` |
+ * | `unexpected_error` | error | `error` (name and message; answered 503) |
+ * | `key_reload_failed`, `revocation_poll_failed`, `revocation_broadcast_failed` | error | `error` |
+ * | `revocation_bus_degraded` / `_recovered`, `rate_limits_degraded` / `_recovered` | warn | `detail`, `error` |
+ */
 export interface LogEvent {
   level: 'info' | 'warn' | 'error'
   event: string
