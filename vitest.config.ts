@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config'
 // (PostgreSQL, Redis, Chromium) are selected by scripts/test.mjs, not here.
 export default defineConfig({
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/src/**/*.test.tsx', 'apps/*/src/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/src/**/*.test.tsx', 'apps/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/*.pg.test.ts', '**/*.redis.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
