@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run fuzz`: the adversarial suite's properties with many more cases than
 // `npm test` runs (BASTION_FUZZ_RUNS multiplies each property's count; default
-// 40). BASTION_FUZZ_SEED picks another seed (default: the fixed one of npm test),
+// 100). BASTION_FUZZ_SEED picks another seed (default: the fixed one of npm test),
 // e.g. `BASTION_FUZZ_SEED=$RANDOM npm run fuzz`; a failure prints its seed and
 // counterexample, so it can be replayed.
 import { spawnSync } from 'node:child_process'
