@@ -1,30 +1,81 @@
 /**
- * `npm run bench`: throughput of an authenticated request against an
- * unauthenticated one, and Bastion against a peer stack, measured in the same
- * run so that the ratios hold on a noisy machine. Each server runs in its own
- * process (pinned to CPU 0 when `taskset` exists); the load generator runs here.
- * Bounded: BENCH_SECONDS (default 5) per scenario, 32 connections.
+ * `npm run bench`: what Bastion's security costs per request, side by side
+ * with a bare `node:http` server and the stacks users would pick instead, as
+ * ratios measured in the same run (absolute figures move on a shared machine).
+ *
+ * Every server runs in its own process on loopback, pinned to CPU 0 when
+ * `taskset` exists; this runner (autocannon, the load generator) re-executes
+ * itself pinned to CPU 1. Scenarios served by the same process are measured in
+ * alternation, BENCH_ROUNDS rounds of BENCH_SECONDS each, and the median
+ * round is reported, so a burst of noise hits a route and its baseline alike.
+ * Every load is bounded in time (and the total run in scenarios); any non-2xx
+ * answer where a 2xx is expected makes the run fail (exit 1).
+ *
+ *   npm run bench                 full run; writes docs/benchmarks.json and docs/benchmarks.svg
+ *   npm run bench -- --smoke      a few seconds per group: every scenario once, for CI
+ *   npm run bench -- --out FILE   JSON somewhere else (the SVG beside it)
+ *
+ * Environment: BENCH_SECONDS (default 3), BENCH_ROUNDS (default 3),
+ * BENCH_PG_URL (admin URL; default postgres://postgres@127.0.0.1:5432/test:
+ * a database bench_<random> is created there and dropped at the end).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
+import pg from 'pg'
+import { renderSvg } from './plot.ts'
 
-const SECONDS = Math.min(Number(process.env.BENCH_SECONDS ?? 5), 60)
+const argv = process.argv.slice(2)
+const SMOKE = argv.includes('--smoke')
+const outArg = argv.indexOf('--out')
+const OUT = outArg >= 0 ? argv[outArg + 1]! : SMOKE ? join(tmpdir(), 'bastion-bench-smoke.json') : 'docs/benchmarks.json'
+const SECONDS = SMOKE ? 0.5 : Math.min(Math.max(Number(process.env.BENCH_SECONDS ?? 3), 1), 30)
+const ROUNDS = SMOKE ? 1 : Math.min(Math.max(Number(process.env.BENCH_ROUNDS ?? 3), 1), 9)
+const WARMUP = SMOKE ? 0 : 1
 const CONNECTIONS = 32
-const pin = spawnSync('taskset', ['-c', '0', 'true']).status === 0
+const CI = ['1', 'true'].includes((process.env.CI ?? '').toLowerCase())
+const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const SESSIONS = SMOKE ? 2_000 : 100_000
+// A smoke run checks that everything runs, not how fast: unpinned, its servers start on both cores at once.
+const CAN_PIN = !SMOKE && cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0
+
+// The load generator on CPU 1, the servers on CPU 0: they do not compete for a core.
+if (CAN_PIN && !process.env.BENCH_RUNNER_PINNED) {
+  const r = spawnSync('taskset', ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_RUNNER_PINNED: '1' },
+  })
+  process.exit(r.status ?? 1)
+}
+
+const out = (s: string) => process.stdout.write(s)
+const failures: string[] = []
+const children = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL')
+})
+
+// ---- processes ---------------------------------------------------------------
 
 interface Ready {
   url: string
-  cookie?: string
-  bearer?: string
+  pid: number
+  [k: string]: unknown
 }
 
-async function start(script: string): Promise<{ child: ChildProcess; ready: Ready }> {
+async function start(script: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: Ready; stop: () => Promise<void> }> {
   const args = ['--import', 'tsx', script]
-  const child = pin ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const opts = { stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }
+  const child = CAN_PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], opts) : spawn(process.execPath, args, opts)
+  children.add(child)
   const lines = createInterface({ input: child.stdout! })
+  const exited = new Promise<void>((r) => child.once('exit', () => r()))
   const ready = await new Promise<Ready>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start within 30 s`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`${script} did not get ready within 120 s`)), 120_000)
     lines.on('line', (line) => {
       try {
         const msg = JSON.parse(line) as Ready & { ready?: boolean }
@@ -36,78 +87,555 @@ async function start(script: string): Promise<{ child: ChildProcess; ready: Read
         /* not our line */
       }
     })
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)))
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`${script} exited with ${code} before it was ready`))
+    })
   })
-  return { child, ready }
+  const stop = async () => {
+    child.kill('SIGTERM')
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))])
+    children.delete(child)
+  }
+  return { child, ready, stop }
 }
 
-async function load(url: string, headers: Record<string, string> = {}): Promise<{ rps: number; p99: number; errors: number }> {
-  // Warm-up: JIT, caches, keep-alive sockets.
-  await autocannon({ url, headers, connections: CONNECTIONS, duration: 1 })
-  const r = await autocannon({ url, headers, connections: CONNECTIONS, duration: SECONDS })
-  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx }
+/** In smoke mode every server starts at once, up front (their start-up, mostly tsx compiling, is most of a smoke run). */
+const pending = new Map<string, ReturnType<typeof start>>()
+function server(script: string, env: Record<string, string> = {}): ReturnType<typeof start> {
+  const key = script + JSON.stringify(env)
+  const p = pending.get(key) ?? start(script, env)
+  pending.delete(key)
+  // A server started early whose start failed must not crash the run before its turn.
+  p.catch(() => {})
+  return p
+}
+function prestart(script: string, env: Record<string, string> = {}): void {
+  const key = script + JSON.stringify(env)
+  const p = start(script, env)
+  p.catch(() => {})
+  pending.set(key, p)
 }
 
-const rows: Array<{ name: string; rps: number; p99: number; errors: number }> = []
-async function scenario(name: string, url: string, headers?: Record<string, string>) {
-  const r = await load(url, headers)
-  rows.push({ name, ...r })
-  process.stdout.write(`  ${name.padEnd(50)} ${Math.round(r.rps).toString().padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms${r.errors ? `  (${r.errors} errors!)` : ''}\n`)
+/** utime + stime of a process, in seconds (Linux /proc; null elsewhere). */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // CLK_TCK is 100 on Linux
+  } catch {
+    return null
+  }
 }
 
-process.stdout.write(`Bastion benchmark: ${SECONDS} s per scenario, ${CONNECTIONS} connections, server ${pin ? 'pinned to CPU 0' : 'unpinned'}, Node ${process.version}\n\n`)
+function rssMiB(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Math.round(Number(m[1]) / 1024) : null
+  } catch {
+    return null
+  }
+}
 
-const bare = await start('bench/servers/bare.ts')
-await scenario('node:http hello world (ceiling)', `${bare.ready.url}/`)
-bare.child.kill('SIGTERM')
+/** autocannon with its events (the promise form has none). */
+function cannon(opts: autocannon.Options): { instance: autocannon.Instance; done: Promise<autocannon.Result> } {
+  let instance!: autocannon.Instance
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)))
+  })
+  return { instance, done }
+}
 
-const bare2 = await start('bench/servers/bastion-bare.ts')
-await scenario('Bastion guard on node:http  GET /api/public', `${bare2.ready.url}/api/public`)
-await scenario('Bastion guard on node:http  GET /api/me (cookie)', `${bare2.ready.url}/api/me`, { cookie: bare2.ready.cookie! })
-bare2.child.kill('SIGTERM')
+// ---- load ------------------------------------------------------------------------
 
-const bastion = await start('bench/servers/bastion.ts')
-await scenario('Bastion  GET /api/public (no auth)', `${bastion.ready.url}/api/public`)
-await scenario('Bastion  GET /api/me (access cookie)', `${bastion.ready.url}/api/me`, { cookie: bastion.ready.cookie! })
-await scenario('Bastion  GET /api/me (Authorization: Bearer)', `${bastion.ready.url}/api/me`, { authorization: `Bearer ${bastion.ready.bearer!}` })
-bastion.child.kill('SIGTERM')
+interface Target {
+  url: string
+  method?: 'GET' | 'POST'
+  headers?: Record<string, string>
+  body?: string
+  /** For scenarios whose every request differs (refresh, logins). */
+  requests?: autocannon.Request[]
+  connections?: number
+  /** Requests per second for all connections together (fixed-rate load); default: as fast as the server answers. */
+  overallRate?: number
+  /** Statuses that count as success (default 2xx). */
+  okStatus?: (status: number) => boolean
+}
 
-const onExpress = await start('bench/servers/bastion-express.ts')
-await scenario('Bastion on Express  GET /api/public', `${onExpress.ready.url}/api/public`)
-await scenario('Bastion on Express  GET /api/me (requireAuth)', `${onExpress.ready.url}/api/me`, { cookie: onExpress.ready.cookie! })
-onExpress.child.kill('SIGTERM')
+interface Measure {
+  rps: number
+  p50: number
+  p99: number
+  /** Server CPU used, in cores (1 = one core busy all the time). */
+  serverCpu: number | null
+  /** Server CPU time per answered request, µs. */
+  cpuUsPerRequest: number | null
+  requests: number
+  failed: number
+  statuses: Record<string, number>
+}
 
-const peer = await start('bench/servers/peer-express-jwt.ts')
-await scenario('Peer     GET /api/public (Express, no auth)', `${peer.ready.url}/api/public`)
-await scenario('Peer     GET /api/me (Express + jsonwebtoken)', `${peer.ready.url}/api/me`, { cookie: peer.ready.cookie! })
-await scenario('Peer     GET /api/me (jsonwebtoken, KeyObject)', `${peer.ready.url}/api/me-keyobject`, { cookie: peer.ready.cookie! })
-peer.child.kill('SIGTERM')
+async function measure(t: Target, pid: number, seconds = SECONDS, warmup = WARMUP): Promise<Measure> {
+  const base = {
+    url: t.url,
+    method: t.method ?? 'GET',
+    headers: t.headers ?? {},
+    body: t.body,
+    requests: t.requests,
+    connections: t.connections ?? CONNECTIONS,
+    overallRate: t.overallRate,
+  }
+  if (warmup > 0) await autocannon({ ...base, duration: warmup })
+  const statuses: Record<string, number> = {}
+  const cpu0 = cpuSeconds(pid)
+  const started = performance.now()
+  const { instance, done } = cannon({ ...base, duration: seconds })
+  instance.on('response', (_client: unknown, status: number) => {
+    statuses[status] = (statuses[status] ?? 0) + 1
+  })
+  const r = await done
+  const wall = (performance.now() - started) / 1000
+  const cpu1 = cpuSeconds(pid)
+  const ok = t.okStatus ?? ((s: number) => s >= 200 && s < 300)
+  const answered = Object.values(statuses).reduce((a, b) => a + b, 0)
+  const failed = r.errors + r.timeouts + Object.entries(statuses).filter(([s]) => !ok(Number(s))).reduce((a, [, n]) => a + n, 0)
+  const serverCpu = cpu0 !== null && cpu1 !== null ? (cpu1 - cpu0) / wall : null
+  return {
+    rps: r.duration > 0 ? r.requests.total / r.duration : 0,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    serverCpu,
+    cpuUsPerRequest: serverCpu !== null && answered > 0 ? ((cpu1! - cpu0!) * 1e6) / answered : null,
+    requests: answered,
+    failed,
+    statuses,
+  }
+}
 
-const rps = (name: string) => rows.find((r) => r.name.startsWith(name))!.rps
-const ratio = (a: number, b: number) => (a / b).toFixed(2)
-const ceiling = rps('node:http')
-const gPublic = rps('Bastion guard on node:http  GET /api/public')
-const gAuth = rps('Bastion guard on node:http  GET /api/me')
-const bPublic = rps('Bastion  GET /api/public')
-const bAuth = rps('Bastion  GET /api/me (access cookie)')
-const ePublic = rps('Bastion on Express  GET /api/public')
-const eAuth = rps('Bastion on Express  GET /api/me')
-const pPublic = rps('Peer     GET /api/public')
-const pAuth = rps('Peer     GET /api/me (Express + jsonwebtoken)')
-const pKeyAuth = rps('Peer     GET /api/me (jsonwebtoken, KeyObject)')
-process.stdout.write(`
-Ratios (same run):
-  guard on node:http: authenticated / ceiling       ${ratio(gAuth, ceiling)}   (design goal: ≥ 0.50)
-  guard on node:http: authenticated / its public    ${ratio(gAuth, gPublic)}
-  web adapter: authenticated / unauthenticated      ${ratio(bAuth, bPublic)}
-  web adapter: authenticated / node:http ceiling    ${ratio(bAuth, ceiling)}   (the web Request/Response translation)
-  Bastion-on-Express authenticated / unauthenticated ${ratio(eAuth, ePublic)}
-  Peer authenticated / Peer unauthenticated         ${ratio(pAuth, pPublic)}
-  Bastion-on-Express auth / Peer (Express) auth     ${ratio(eAuth, pAuth)}   (same framework, same route; the peer as tutorials write it)
-  Bastion-on-Express auth / Peer with a KeyObject   ${ratio(eAuth, pKeyAuth)}   (the peer written carefully)
-  Bastion (node adapter) auth / Peer auth           ${ratio(bAuth, pAuth)}
-`)
-if (rows.some((r) => r.errors > 0)) {
-  process.stdout.write('\nSome requests failed: the figures above are not valid.\n')
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+// ---- results -----------------------------------------------------------------------
+
+export interface Row {
+  id: string
+  group: string
+  stack: 'ceiling' | 'bastion' | 'bastion-demo' | 'bastion-express' | 'peer-express' | 'peer-better-auth' | 'argon2'
+  label: string
+  rps: number
+  p50: number | null
+  p99: number | null
+  serverCpu: number | null
+  cpuUsPerRequest: number | null
+  /** The id of the row this one is read against. */
+  baseline?: string
+  ratio?: number
+  note?: string
+}
+
+const rows: Row[] = []
+const extra: Record<string, unknown> = {}
+
+function printRow(r: Row): void {
+  const num = (n: number | null, w: number, d = 0) => (n === null ? '—' : n.toFixed(d)).padStart(w)
+  out(
+    `  ${r.label.padEnd(58)} ${num(r.rps, 8)} ${num(r.p50, 5)} ${num(r.p99, 5)} ${num(r.serverCpu === null ? null : r.serverCpu * 100, 5)}% ${num(r.cpuUsPerRequest, 7, 1)}  ${
+      r.ratio === undefined ? '' : `${r.ratio.toFixed(2)} × ${r.baseline}`
+    }\n`,
+  )
+}
+
+type Scenario = { id: string; stack: Row['stack']; label: string; target: Target; baseline?: string }
+
+/** Measures the scenarios of one server in alternation, ROUNDS times; records the median of each. */
+async function group(name: string, pid: number, scenarios: Scenario[]): Promise<void> {
+  const per = new Map<string, Measure[]>(scenarios.map((s) => [s.id, []]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of scenarios) {
+      const m = await measure(s.target, pid)
+      per.get(s.id)!.push(m)
+      if (m.failed > 0) failures.push(`${s.label}: ${m.failed} failed requests (statuses ${JSON.stringify(m.statuses)})`)
+      if (m.requests === 0) failures.push(`${s.label}: no answer at all`)
+    }
+  }
+  for (const s of scenarios) {
+    const ms = per.get(s.id)!
+    const cpu = ms.map((m) => m.serverCpu).filter((x): x is number => x !== null)
+    const us = ms.map((m) => m.cpuUsPerRequest).filter((x): x is number => x !== null)
+    const row: Row = {
+      id: s.id,
+      group: name,
+      stack: s.stack,
+      label: s.label,
+      rps: median(ms.map((m) => m.rps)),
+      p50: median(ms.map((m) => m.p50)),
+      p99: median(ms.map((m) => m.p99)),
+      serverCpu: cpu.length ? median(cpu) : null,
+      cpuUsPerRequest: us.length ? median(us) : null,
+      ...(s.baseline ? { baseline: s.baseline } : {}),
+    }
+    rows.push(row)
+  }
+}
+
+function link(): void {
+  for (const r of rows) {
+    if (!r.baseline) continue
+    const b = rows.find((x) => x.id === r.baseline)
+    if (b && b.rps > 0) r.ratio = r.rps / b.rps
+  }
+}
+
+const ENV = {
+  refreshSqlite: { BENCH_LOGIN_LIMIT: '1000000' },
+  login: { BENCH_ARGON2: 'owasp', BENCH_LOGIN_LIMIT: '100000000' },
+  flood: { BENCH_ARGON2: 'owasp', BENCH_TRUST_PROXY: '1' },
+  memory: { BENCH_SESSIONS: String(SESSIONS), BENCH_TOKENS: String(SMOKE ? 50 : 2000), BENCH_LOGIN_LIMIT: '100000000' },
+}
+
+// ---- scenarios -----------------------------------------------------------------------
+
+const JSON_CT = { 'content-type': 'application/json' }
+const TRANSFER = JSON.stringify({ to: 'mallory', amount: 1 })
+
+/** A browser's authenticated POST: cookies, the CSRF header, a same-origin Origin, a JSON body. */
+const transferTarget = (url: string, cookie: string, csrfHeader: Record<string, string>, origin?: string): Target => ({
+  url: `${url}/api/transfer`,
+  method: 'POST',
+  headers: { ...JSON_CT, cookie, ...csrfHeader, ...(origin ? { origin } : {}) },
+  body: TRANSFER,
+})
+
+async function throughput(): Promise<void> {
+  out(`\n${'scenario'.padEnd(60)} ${'req/s'.padStart(8)} ${'p50'.padStart(5)} ${'p99'.padStart(5)} ${'cpu'.padStart(6)} ${'µs/req'.padStart(7)}  ratio\n`)
+
+  const bare = await server('bench/servers/bare.ts')
+  await group('ceiling', bare.ready.pid, [{ id: 'ceiling', stack: 'ceiling', label: 'node:http hello world (the limit)', target: { url: `${bare.ready.url}/` } }])
+  extra.bareRssMiB = rssMiB(bare.ready.pid)
+  await bare.stop()
+
+  const b = await server('bench/servers/bastion-node.ts')
+  const bu = b.ready.url
+  await group('bastion', b.ready.pid, [
+    { id: 'bastion.public', stack: 'bastion', label: 'Bastion (guard on node:http)  GET /api/public', target: { url: `${bu}/api/public` }, baseline: 'ceiling' },
+    { id: 'bastion.me', stack: 'bastion', label: 'Bastion (guard on node:http)  GET /api/me, cookie', target: { url: `${bu}/api/me`, headers: { cookie: b.ready.cookie as string } }, baseline: 'bastion.public' },
+    { id: 'bastion.me.bearer', stack: 'bastion', label: 'Bastion (guard on node:http)  GET /api/me, bearer', target: { url: `${bu}/api/me`, headers: { authorization: `Bearer ${b.ready.bearer as string}` } }, baseline: 'bastion.public' },
+    { id: 'bastion.transfer', stack: 'bastion', label: 'Bastion (guard on node:http)  POST /api/transfer, CSRF', target: transferTarget(bu, b.ready.cookie as string, { 'x-csrf-token': b.ready.csrf as string }, bu), baseline: 'bastion.public' },
+  ])
+  await b.stop()
+
+  const demo = await server('bench/servers/bastion-demo.ts')
+  const du = demo.ready.url
+  await group('bastion-demo', demo.ready.pid, [
+    { id: 'demo.public', stack: 'bastion-demo', label: 'Demo bank (web adapter)  GET /api/public', target: { url: `${du}/api/public` }, baseline: 'ceiling' },
+    { id: 'demo.me', stack: 'bastion-demo', label: 'Demo bank (web adapter)  GET /api/me, cookie', target: { url: `${du}/api/me`, headers: { cookie: demo.ready.cookie as string } }, baseline: 'demo.public' },
+    { id: 'demo.transfer', stack: 'bastion-demo', label: 'Demo bank (web adapter)  POST /api/transfer, CSRF', target: transferTarget(du, demo.ready.cookie as string, { 'x-csrf-token': demo.ready.csrf as string }, du), baseline: 'demo.public' },
+  ])
+  await demo.stop()
+
+  const ex = await server('bench/servers/bastion-express.ts')
+  const eu = ex.ready.url
+  await group('bastion-express', ex.ready.pid, [
+    { id: 'bexpress.public', stack: 'bastion-express', label: 'Bastion on Express  GET /api/public', target: { url: `${eu}/api/public` }, baseline: 'ceiling' },
+    { id: 'bexpress.me', stack: 'bastion-express', label: 'Bastion on Express  GET /api/me, cookie', target: { url: `${eu}/api/me`, headers: { cookie: ex.ready.cookie as string } }, baseline: 'bexpress.public' },
+    { id: 'bexpress.transfer', stack: 'bastion-express', label: 'Bastion on Express  POST /api/transfer, CSRF', target: transferTarget(eu, ex.ready.cookie as string, { 'x-csrf-token': ex.ready.csrf as string }, eu), baseline: 'bexpress.public' },
+  ])
+  await ex.stop()
+
+  const pe = await server('bench/servers/peer-express-jwt.ts')
+  const pu = pe.ready.url
+  await group('peer-express', pe.ready.pid, [
+    { id: 'pexpress.public', stack: 'peer-express', label: 'Peer: Express + jsonwebtoken + csrf-csrf  GET /api/public', target: { url: `${pu}/api/public` }, baseline: 'ceiling' },
+    { id: 'pexpress.me', stack: 'peer-express', label: 'Peer: Express + jsonwebtoken  GET /api/me, cookie', target: { url: `${pu}/api/me`, headers: { cookie: pe.ready.cookie as string } }, baseline: 'pexpress.public' },
+    { id: 'pexpress.me.keyobject', stack: 'peer-express', label: 'Peer: Express + jsonwebtoken (KeyObject)  GET /api/me', target: { url: `${pu}/api/me-keyobject`, headers: { cookie: pe.ready.cookie as string } }, baseline: 'pexpress.public' },
+    { id: 'pexpress.transfer', stack: 'peer-express', label: 'Peer: Express + csrf-csrf  POST /api/transfer, CSRF', target: transferTarget(pu, pe.ready.cookie as string, { 'x-csrf-token': pe.ready.csrf as string }), baseline: 'pexpress.public' },
+  ])
+  await pe.stop()
+
+  const ba = await server('bench/servers/peer-better-auth.ts')
+  const au = ba.ready.url
+  await group('peer-better-auth', ba.ready.pid, [
+    { id: 'pbetter.public', stack: 'peer-better-auth', label: 'Peer: Better Auth (cookie cache)  GET /api/public', target: { url: `${au}/api/public` }, baseline: 'ceiling' },
+    { id: 'pbetter.me', stack: 'peer-better-auth', label: 'Peer: Better Auth (cookie cache)  GET /api/me, cookie', target: { url: `${au}/api/me`, headers: { cookie: ba.ready.cookie as string } }, baseline: 'pbetter.public' },
+    { id: 'pbetter.transfer', stack: 'peer-better-auth', label: 'Peer: Better Auth (cookie cache)  POST /api/transfer', target: transferTarget(au, ba.ready.cookie as string, {}, au), baseline: 'pbetter.public' },
+  ])
+  await ba.stop()
+}
+
+// ---- refresh ---------------------------------------------------------------------------
+
+interface Pooled {
+  refresh: string
+  csrf: string
+}
+
+/** Each request presents its own live refresh token and keeps the rotated successor for a later request. */
+function refreshRequests(pool: Pooled[]): autocannon.Request[] {
+  return [
+    {
+      method: 'POST',
+      path: '/auth/refresh',
+      setupRequest: (req, context) => {
+        const s = pool.shift()!
+        ;(context as { s?: Pooled }).s = s
+        return { ...req, headers: { cookie: `__Secure-refresh=${s.refresh}; __Host-csrf=${s.csrf}`, 'x-csrf-token': s.csrf } }
+      },
+      onResponse: (status, _body, context, headers) => {
+        const s = (context as { s?: Pooled }).s
+        if (!s) return
+        const set = (headers as Record<string, string | string[]>)?.['set-cookie'] ?? (headers as Record<string, string | string[]>)?.['Set-Cookie']
+        const list = Array.isArray(set) ? set : set ? [set] : []
+        const next = list.map((c) => /^__Secure-refresh=([^;]*)/.exec(c)?.[1]).find((v) => v)
+        if (status === 200 && next) s.refresh = next
+        pool.push(s)
+      },
+    },
+  ]
+}
+
+async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, string>): Promise<void> {
+  const srv = await server('bench/servers/bastion-node.ts', { ...env, ...ENV.refreshSqlite })
+  const url = srv.ready.url
+  const { browserLogin } = await import('./servers/common.ts')
+  const pool: Pooled[] = []
+  for (let i = 0; i < CONNECTIONS * 2; i++) {
+    const s = await browserLogin(url)
+    pool.push({ refresh: s.refresh, csrf: s.csrf })
+  }
+  const label = store === 'sqlite' ? 'SQLite' : 'PostgreSQL'
+  await group(`refresh-${store}`, srv.ready.pid, [
+    { id: `refresh.${store}.public`, stack: 'bastion', label: `Bastion on ${label}  GET /api/public`, target: { url: `${url}/api/public` } },
+    {
+      id: `refresh.${store}`,
+      stack: 'bastion',
+      label: `Bastion on ${label}  POST /auth/refresh (rotation)`,
+      target: { url, requests: refreshRequests(pool) },
+      baseline: `refresh.${store}.public`,
+    },
+  ])
+  await srv.stop()
+}
+
+async function postgresGroup(): Promise<void> {
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2000 })
+  try {
+    await admin.connect()
+  } catch (e) {
+    const why = `PostgreSQL at ${PG_ADMIN_URL} unreachable (${e instanceof Error ? e.message : String(e)})`
+    if (CI) failures.push(why)
+    else out(`  (skipped: ${why})\n`)
+    return
+  }
+  const db = `bench_${randomBytes(6).toString('hex')}`
+  await admin.query(`CREATE DATABASE ${db}`)
+  try {
+    const u = new URL(PG_ADMIN_URL)
+    u.pathname = `/${db}`
+    await refreshGroup('postgres', { BENCH_STORE: 'postgres', BENCH_PG_URL: u.toString() })
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch((e: unknown) => out(`  (could not drop ${db}: ${String(e)})\n`))
+    await admin.end()
+  }
+}
+
+// ---- login, and the API under a login flood ---------------------------------------------
+
+async function loginGroups(): Promise<void> {
+  const raw = await server('bench/servers/argon2-raw.ts', { BENCH_SECONDS: String(SECONDS) })
+  const hashes = raw.ready.hashesPerSecond as number
+  rows.push({ id: 'argon2.raw', group: 'login', stack: 'argon2', label: 'argon2id verify, raw (19 MiB, t=2, 4 at a time)', rps: hashes, p50: null, p99: null, serverCpu: null, cpuUsPerRequest: null })
+  await raw.stop()
+
+  // Login throughput: OWASP parameters; limits raised so that every attempt is hashed.
+  const srv = await server('bench/servers/bastion-node.ts', ENV.login)
+  const url = srv.ready.url
+  const pre = (await fetch(`${url}/auth/csrf`)).headers.getSetCookie()[0]!.split(';')[0]!
+  await group('login', srv.ready.pid, [
+    {
+      id: 'login',
+      stack: 'bastion',
+      label: 'Bastion  POST /auth/login (argon2id, OWASP)',
+      target: {
+        url: `${url}/auth/login`,
+        method: 'POST',
+        headers: { ...JSON_CT, cookie: pre, 'x-csrf-token': pre.split('=')[1]! },
+        body: JSON.stringify({ username: 'alice', password: 'alice-password-1' }),
+        connections: 8,
+      },
+      baseline: 'argon2.raw',
+    },
+  ])
+  await srv.stop()
+
+  // The flood: wrong passwords from many addresses for many accounts, so that the
+  // product's default limits (100 per address, 10 per account, per 15 min) do not
+  // stop it before hashing: the worst case for the event loop.
+  const f = await server('bench/servers/bastion-node.ts', ENV.flood)
+  const fu = f.ready.url
+  const me: Target = { url: `${fu}/api/me`, headers: { cookie: f.ready.cookie as string, 'x-forwarded-for': '192.0.2.1' }, connections: 8, overallRate: 2000 }
+  const idle = await measure(me, f.ready.pid, SECONDS * 2)
+  let n = 0
+  const fpre = (await fetch(`${fu}/auth/csrf`)).headers.getSetCookie()[0]!.split(';')[0]!
+  const floodStatuses: Record<string, number> = {}
+  const flood = cannon({
+    url: `${fu}/auth/login`,
+    connections: 64,
+    duration: SECONDS * 2 + 2,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req) => {
+          n++
+          return {
+            ...req,
+            headers: { ...JSON_CT, cookie: fpre, 'x-csrf-token': fpre.split('=')[1]!, 'x-forwarded-for': `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` },
+            body: JSON.stringify({ username: `user${n % 50_000}`, password: 'wrong-password-123' }),
+          }
+        },
+      },
+    ],
+  })
+  flood.instance.on('response', (_c: unknown, status: number) => {
+    floodStatuses[status] = (floodStatuses[status] ?? 0) + 1
+  })
+  await new Promise((r) => setTimeout(r, 1000)) // let the flood fill the hashing queue
+  const under = await measure(me, f.ready.pid, SECONDS * 2, 0)
+  const floodResult = await flood.done
+  await f.stop()
+  if (idle.requests === 0 || under.requests === 0) failures.push('GET /api/me under the login flood: no answer at all')
+  if (idle.failed || under.failed) failures.push(`GET /api/me under the login flood: ${idle.failed + under.failed} failed requests`)
+  const hashed = floodStatuses['401'] ?? 0
+  if (hashed === 0) failures.push(`the login flood reached no password check (statuses ${JSON.stringify(floodStatuses)})`)
+  extra.flood = {
+    apiRate: me.overallRate,
+    idle: { p50: idle.p50, p99: idle.p99, rps: idle.rps },
+    underFlood: { p50: under.p50, p99: under.p99, rps: under.rps, serverCpu: under.serverCpu },
+    floodConnections: 64,
+    floodStatuses,
+    floodLoginsPerSecond: hashed / (floodResult.duration || 1),
+    p99Ratio: under.p99 / Math.max(idle.p99, 1),
+  }
+  rows.push(
+    { id: 'flood.idle', group: 'flood', stack: 'bastion', label: `Bastion  GET /api/me at ${me.overallRate}/s, idle`, rps: idle.rps, p50: idle.p50, p99: idle.p99, serverCpu: idle.serverCpu, cpuUsPerRequest: idle.cpuUsPerRequest },
+    {
+      id: 'flood.under',
+      group: 'flood',
+      stack: 'bastion',
+      label: `Bastion  GET /api/me at ${me.overallRate}/s, under a wrong-password flood`,
+      rps: under.rps,
+      p50: under.p50,
+      p99: under.p99,
+      serverCpu: under.serverCpu,
+      cpuUsPerRequest: under.cpuUsPerRequest,
+      note: `flood: ${JSON.stringify(floodStatuses)}`,
+    },
+  )
+}
+
+// ---- memory with many live sessions -------------------------------------------------------
+
+async function memoryGroup(): Promise<void> {
+  const tokens = Number(ENV.memory.BENCH_TOKENS)
+  const srv = await server('bench/servers/bastion-node.ts', ENV.memory)
+  const pid = srv.ready.pid
+  const rssReady = rssMiB(pid)
+  const list = JSON.parse(readFileSync(srv.ready.tokensFile as string, 'utf8')) as string[]
+  let i = 0
+  const m = await measure(
+    {
+      url: `${srv.ready.url}/api/me`,
+      requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, headers: { authorization: `Bearer ${list[i++ % list.length]}` } }) }],
+    },
+    pid,
+  )
+  if (m.failed) failures.push(`memory: ${m.failed} failed authenticated requests`)
+  const rssAfter = rssMiB(pid)
+  await srv.stop()
+  extra.memory = { sessions: SESSIONS, distinctTokensInTraffic: tokens, ...(srv.ready.memory as object), rssReadyMiB: rssReady, rssAfterTrafficMiB: rssAfter, trafficRps: m.rps }
+  out(`  ${`RSS with ${SESSIONS.toLocaleString('en-US')} live sessions (after ${m.requests} authenticated requests)`.padEnd(58)} ${String(rssAfter).padStart(8)} MiB  (at start ${(srv.ready.memory as { rssAtStartMiB: number }).rssAtStartMiB} MiB, bare node:http ${extra.bareRssMiB} MiB)\n`)
+}
+
+// ---- the run -------------------------------------------------------------------------------
+
+const { runMicro } = await import('./micro.ts')
+out(
+  `Bastion benchmark${SMOKE ? ' (smoke)' : ''}: ${ROUNDS} round(s) × ${SECONDS} s per scenario, ${CONNECTIONS} connections, ` +
+    `${CAN_PIN ? 'servers pinned to CPU 0, load generator to CPU 1' : 'unpinned'}, Node ${process.version}, ${cpus().length} cores\n`,
+)
+const startedAt = new Date()
+if (SMOKE) {
+  for (const script of ['bare', 'bastion-node', 'bastion-demo', 'bastion-express', 'peer-express-jwt', 'peer-better-auth']) prestart(`bench/servers/${script}.ts`)
+  for (const env of [ENV.refreshSqlite, ENV.login, ENV.flood, ENV.memory]) prestart('bench/servers/bastion-node.ts', env)
+}
+try {
+  await throughput()
+  await refreshGroup('sqlite', {})
+  await postgresGroup()
+  link()
+  for (const r of rows) printRow(r)
+  out('\n')
+  await loginGroups()
+  link()
+  for (const r of rows.filter((x) => x.group === 'login' || x.group === 'flood')) printRow(r)
+  await memoryGroup()
+} catch (e) {
+  failures.push(`the run stopped: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+}
+
+// The microbenchmark runs in its own pinned process (the load generator's core is busy with nothing then, but its JIT state is its own).
+let micro: Awaited<ReturnType<typeof runMicro>> = []
+{
+  const args = ['--import', 'tsx', 'bench/micro.ts', '--json']
+  const env = { ...process.env, BENCH_MICRO_MS: SMOKE ? '40' : '400', BENCH_MICRO_TOKENS: SMOKE ? '300' : '3000' }
+  const r = CAN_PIN ? spawnSync('taskset', ['-c', '0', process.execPath, ...args], { env, encoding: 'utf8' }) : spawnSync(process.execPath, args, { env, encoding: 'utf8' })
+  if (r.status !== 0) failures.push(`micro: exited with ${r.status}: ${r.stderr}`)
+  else micro = JSON.parse(r.stdout) as typeof micro
+  out('\nThe verification path alone (ops/s, one core):\n')
+  const { printMicro } = await import('./micro.ts')
+  printMicro(micro, out)
+}
+
+// ---- targets ------------------------------------------------------------------------------
+
+const get = (id: string) => rows.find((r) => r.id === id)
+const ratioOf = (a: string, b: string) => (get(a) && get(b) ? get(a)!.rps / get(b)!.rps : NaN)
+const flood = extra.flood as { p99Ratio: number } | undefined
+const targets = [
+  { name: 'GET /api/me ÷ GET /api/public, same server', value: ratioOf('bastion.me', 'bastion.public'), goal: 0.9 },
+  { name: 'GET /api/me ÷ bare node:http hello world', value: ratioOf('bastion.me', 'ceiling'), goal: 0.5 },
+  { name: 'Bastion GET /api/me ÷ Express + jsonwebtoken GET /api/me', value: ratioOf('bastion.me', 'pexpress.me'), goal: 5 },
+  { name: 'Bastion GET /api/me ÷ Better Auth (cookie cache) GET /api/me', value: ratioOf('bastion.me', 'pbetter.me'), goal: 4 },
+  { name: 'GET /api/me p99 under login flood ÷ idle p99 (at most)', value: flood?.p99Ratio ?? NaN, goal: 3, atMost: true },
+  { name: 'POST /auth/refresh on SQLite ÷ GET /api/public', value: ratioOf('refresh.sqlite', 'refresh.sqlite.public'), goal: 0.25 },
+].map((t) => ({ ...t, met: Number.isFinite(t.value) ? (t.atMost ? t.value <= t.goal : t.value >= t.goal) : null }))
+out(`\nTargets (ratios in this run${SMOKE ? '; a smoke run is too short and unpinned for them to mean anything' : ''}):\n`)
+for (const t of targets) {
+  out(`  ${t.name.padEnd(62)} ${Number.isFinite(t.value) ? t.value.toFixed(2).padStart(6) : '     —'}  ${t.atMost ? '≤' : '≥'} ${t.goal}  ${t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED'}\n`)
+}
+
+const result = {
+  date: startedAt.toISOString(),
+  smoke: SMOKE,
+  machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, pinned: CAN_PIN },
+  command: SMOKE ? 'npm run bench -- --smoke' : 'npm run bench',
+  seconds: SECONDS,
+  rounds: ROUNDS,
+  connections: CONNECTIONS,
+  rows,
+  ...extra,
+  micro,
+  targets,
+  failures,
+}
+mkdirSync(dirname(OUT), { recursive: true })
+writeFileSync(OUT, JSON.stringify(result, null, 2) + '\n')
+const svg = OUT.replace(/\.json$/, '') + '.svg'
+writeFileSync(svg, renderSvg(result))
+out(`\nWrote ${OUT} and ${svg}.\n`)
+if (failures.length) {
+  out(`\nThe run is not valid:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`)
   process.exit(1)
 }
+process.exit(0)

@@ -1,11 +1,12 @@
-// Bastion on Express: the same app as the peer stack, with Bastion's
-// middleware in front and `requireAuth` on /api/me.
+// Bastion on Express: the same app as the hand-built peer, with Bastion's
+// middleware in front and `requireAuth` on the API routes.
+import { createServer } from 'node:http'
 import express from 'express'
 import { bastionExpress, requireAuth } from '@bastion/server/express'
-import { benchBastion, signInOver } from './common.ts'
+import { benchBastion, browserLogin, listen, makeBank } from './common.ts'
 
-const bastion = await benchBastion()
-
+const { bastion } = await benchBastion()
+const transfer = makeBank()
 const app = express()
 app.disable('x-powered-by')
 app.use(bastionExpress(bastion))
@@ -15,9 +16,8 @@ app.get('/api/public', (_req, res) => {
 app.get('/api/me', requireAuth(bastion), (req, res) => {
   res.json({ user: { id: req.auth!.userId, username: req.auth!.username } })
 })
-const server = app.listen(0, '127.0.0.1', async () => {
-  const { port } = server.address() as { port: number }
-  const url = `http://127.0.0.1:${port}`
-  process.stdout.write(JSON.stringify({ ready: true, url, ...(await signInOver(url)) }) + '\n')
+app.post('/api/transfer', requireAuth(bastion), express.json(), (req, res) => {
+  const r = transfer(req.auth!.username, req.body)
+  res.status(r.status).json(r.body)
 })
-process.on('SIGTERM', () => process.exit(0))
+listen(createServer(app), (url) => browserLogin(url))

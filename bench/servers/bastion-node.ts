@@ -1,0 +1,88 @@
+// Bastion on bare node:http: what an application that cares about throughput
+// writes. Application routes call `bastion.guard(requestHead(req))` (no web
+// Request or Response built); Bastion's own endpoints (/auth/*) go through
+// `bastion.handle` and the web-standard adapter.
+//
+// Routes: GET /api/public (no auth), GET /api/me (cookie or bearer),
+// POST /api/transfer (cookie + CSRF header + JSON body), /auth/*.
+// BENCH_SESSIONS=n first inserts n live sessions through the store API and
+// mints BENCH_TOKENS bearer tokens (written to a file the runner reads).
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { join } from 'node:path'
+import { contextOf, requestHead, toWebRequest, writeWebResponse } from '@bastion/server/node'
+import { ALICE, benchBastion, benchDir, bearerLogin, browserLogin, listen, makeBank, readJson } from './common.ts'
+
+const { bastion, store } = await benchBastion()
+const transfer = makeBank()
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
+const rss = () => Math.round(process.memoryUsage().rss / 1024 / 1024)
+const memory: Record<string, number> = { rssAtStartMiB: rss() }
+
+const server = createServer(async (req, res) => {
+  const url = req.url ?? '/'
+  const q = url.indexOf('?')
+  const path = q < 0 ? url : url.slice(0, q)
+  if (path === '/api/public') return res.writeHead(200, JSON_HEADERS).end('{"hello":"world"}')
+  if (path === '/api/me' || path === '/api/transfer') {
+    const g = await bastion.guard(requestHead(req), contextOf(req))
+    if (!g.ok) return writeWebResponse(res, g.response, req.method)
+    if (path === '/api/me') return res.writeHead(200, JSON_HEADERS).end(JSON.stringify({ user: { id: g.identity.userId, username: g.identity.username } }))
+    if (req.method !== 'POST') return res.writeHead(404, JSON_HEADERS).end('{"error":{"code":"not_found","message":"Not found."}}')
+    let body: unknown
+    try {
+      body = await readJson(req)
+    } catch {
+      return res.writeHead(400, JSON_HEADERS).end('{"error":{"code":"bad_request","message":"Bad JSON."}}')
+    }
+    const r = transfer(g.identity.username, body)
+    return res.writeHead(r.status, JSON_HEADERS).end(JSON.stringify(r.body))
+  }
+  if (bastion.answers(req.method ?? 'GET', path)) {
+    const answer = await bastion.handle(toWebRequest(req), contextOf(req))
+    if (answer) return writeWebResponse(res, answer, req.method)
+  }
+  res.writeHead(404, JSON_HEADERS).end('{"error":{"code":"not_found","message":"Not found."}}')
+})
+
+async function seedSessions(n: number): Promise<void> {
+  const alice = (await store.findUserByUsername(ALICE.username))!
+  const t = Date.now()
+  for (let i = 0; i < n; i += 1000) {
+    const batch: Promise<unknown>[] = []
+    for (let j = i; j < Math.min(n, i + 1000); j++) {
+      batch.push(
+        store.createSession({
+          id: randomBytes(16).toString('base64url'),
+          userId: alice.id,
+          kind: j % 2 ? 'cookie' : 'bearer',
+          now: t,
+          expiresAt: t + 30 * 86400_000,
+          refreshExpiresAt: t + 14 * 86400_000,
+          userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
+          ip: `10.${(j >> 16) & 255}.${(j >> 8) & 255}.${j & 255}`,
+          refreshHash: randomBytes(32).toString('base64url'),
+        }),
+      )
+    }
+    await Promise.all(batch)
+  }
+}
+
+listen(server, async (url) => {
+  const sessions = Number(process.env.BENCH_SESSIONS ?? 0)
+  if (sessions > 0) {
+    const started = Date.now()
+    await seedSessions(sessions)
+    memory.seedSeconds = (Date.now() - started) / 1000
+    memory.rssAfterSeedMiB = rss()
+    const tokens: string[] = []
+    for (let i = 0; i < Number(process.env.BENCH_TOKENS ?? 1000); i++) tokens.push(await bearerLogin(url))
+    const file = join(benchDir(), 'tokens.json')
+    writeFileSync(file, JSON.stringify(tokens))
+    return { memory, tokensFile: file }
+  }
+  const browser = await browserLogin(url)
+  return { ...browser, bearer: await bearerLogin(url) }
+})
