@@ -29,13 +29,46 @@ const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json',
 }
 
-/** The SPA may only run its own scripts: an injected inline script does not execute. */
-const PAGE_HEADERS = {
-  'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+/**
+ * The SPA may only run its own scripts: no inline script, no inline event
+ * handler, no eval, so an injected one does not execute. No site may frame it
+ * (`frame-ancestors 'none'`, and `X-Frame-Options` for old browsers): the
+ * transfer form cannot be clickjacked. Its files cannot be embedded by other
+ * origins (CORP) and its URLs leak to no one (Referrer-Policy).
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': [
+    "default-src 'self'",
+    "script-src 'self'",
+    "script-src-attr 'none'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+  ].join('; '),
   'X-Frame-Options': 'DENY',
   'Referrer-Policy': 'same-origin',
   'X-Content-Type-Options': 'nosniff',
   'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Permissions-Policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
+}
+
+/**
+ * HSTS, only when the bank is reached over TLS (its own, or a proxy's named by
+ * `publicOrigin`); browsers ignore it on plain HTTP anyway. A loopback host
+ * gets five minutes rather than a year, so a developer's `localhost` is not
+ * pinned to HTTPS after one `BASTION_HTTPS=1` run.
+ */
+export function transportHeaders(requestUrl: URL, publicOrigin: string | undefined): Record<string, string> {
+  const seen = publicOrigin ? new URL(publicOrigin) : requestUrl
+  if (seen.protocol !== 'https:') return {}
+  const host = seen.hostname
+  const loopback = host === 'localhost' || host.endsWith('.localhost') || host === '127.0.0.1' || host === '[::1]'
+  return { 'Strict-Transport-Security': loopback ? 'max-age=300' : 'max-age=31536000; includeSubDomains' }
 }
 
 const json = (body: unknown, status = 200) =>
@@ -91,21 +124,23 @@ export function createBankApp(options: BankOptions): (request: Request, ctx: Req
   const recordRefusal = async (request: Request, response: Response) =>
     events.record(await refusalOf(request, response, bastion.config.cookies.access.name))
 
-  async function serveStatic(path: string): Promise<Response> {
-    if (path === '/assets/bastion-client.js') return file(options.clientBundle, '.js')
+  async function serveStatic(url: URL): Promise<Response> {
+    const path = url.pathname
+    const transport = transportHeaders(url, bastion.config.publicOrigin)
+    if (path === '/assets/bastion-client.js') return file(options.clientBundle, '.js', transport)
     const rel = path === '/' ? 'index.html' : path.slice(1)
     const full = normalize(join(publicDir, rel))
     if (!full.startsWith(publicDir + sep)) return error('not_found', 'Not found.', 404)
-    const res = await file(full, extname(full))
+    const res = await file(full, extname(full), transport)
     // Client-side routes fall back to the SPA.
-    return res.status === 404 && !extname(full) ? file(join(publicDir, 'index.html'), '.html') : res
+    return res.status === 404 && !extname(full) ? file(join(publicDir, 'index.html'), '.html', transport) : res
   }
 
-  async function file(path: string, ext: string): Promise<Response> {
+  async function file(path: string, ext: string, transport: Record<string, string>): Promise<Response> {
     try {
       const body = await readFile(path)
       return new Response(body, {
-        headers: { ...PAGE_HEADERS, 'Content-Type': CONTENT_TYPES[ext] ?? 'application/octet-stream', 'Cache-Control': 'no-cache' },
+        headers: { ...PAGE_HEADERS, ...transport, 'Content-Type': CONTENT_TYPES[ext] ?? 'application/octet-stream', 'Cache-Control': 'no-cache' },
       })
     } catch {
       return error('not_found', 'Not found.', 404)
@@ -145,6 +180,6 @@ export function createBankApp(options: BankOptions): (request: Request, ctx: Req
       }
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') return error('not_found', 'Not found.', 404)
-    return serveStatic(url.pathname)
+    return serveStatic(url)
   }
 }
