@@ -95,6 +95,28 @@ describe('throttling', () => {
   })
 })
 
+describe('throttling without a trusted proxy', () => {
+  it('a forged X-Forwarded-For does not buy a fresh address', async () => {
+    const srv = await startServer({ rateLimit: { loginPerAddress: { max: 5, windowSeconds: 900 } } })
+    try {
+      const name = await srv.user()
+      const b = srv.browser()
+      await b.csrf()
+      expect((await b.post('/auth/login', { username: name, password: PASSWORD })).status).toBe(200) // positive control
+      const statuses: number[] = []
+      for (let i = 0; i < 6; i++) {
+        const a = srv.browser()
+        await a.csrf()
+        const res = await a.post('/auth/login', { username: uniqueName('ghost'), password: 'wrong-password-1' }, { headers: { 'X-Forwarded-For': `10.9.8.${i}`, 'X-Real-IP': `10.9.8.${i}` } })
+        statuses.push(res.status)
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 429, 429])
+    } finally {
+      await srv.close()
+    }
+  })
+})
+
 /** Probability that a value of `a` exceeds one of `b` (Mann–Whitney U / (n·m)); 0.5 when the distributions coincide. */
 function superiority(a: number[], b: number[]): number {
   let wins = 0

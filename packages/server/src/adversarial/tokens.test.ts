@@ -271,6 +271,14 @@ describe('token attacks (EdDSA server)', () => {
     })
   })
 
+  it('a token in the URL (access_token, token, jwt query parameters) authenticates nothing', async () => {
+    await expectAccepted(t, t.token)
+    for (const q of ['access_token', 'token', 'jwt', 'authorization']) {
+      const res = await nativeRequest(t.srv, 'GET', `/api/me?${q}=${t.token}`)
+      expect({ q, status: res.status }).toEqual({ q, status: 401 })
+    }
+  })
+
   it('oversized and malformed tokens are a 4xx, never a 5xx', async () => {
     const cases: Record<string, string> = {
       'token of 4097 characters': `${t.token}${'A'.repeat(4097 - t.token.length)}`,
