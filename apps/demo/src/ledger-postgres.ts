@@ -45,6 +45,9 @@ export function postgresLedger(options: PostgresLedgerOptions): Ledger & { ready
       return unavailable(e)
     }
     let broken: unknown
+    // A connection lost while checked out is an 'error' event: without a listener it would crash the process.
+    const onLost = (e: Error) => (broken = e)
+    client.on('error', onLost)
     try {
       await client.query('BEGIN')
       const result = await body(client)
@@ -55,6 +58,7 @@ export function postgresLedger(options: PostgresLedgerOptions): Ledger & { ready
       await client.query('ROLLBACK').catch((r: unknown) => (broken = r))
       return unavailable(e)
     } finally {
+      client.off('error', onLost)
       // A connection that failed mid-transaction is discarded, not reused.
       client.release(broken instanceof Error && !(broken instanceof pg.DatabaseError) ? broken : undefined)
     }

@@ -69,6 +69,7 @@ describe('three instances on PostgreSQL and Redis', () => {
     const [onTwo, onThree] = await Promise.all([within(1_000, refusedBy(two)), within(1_000, refusedBy(three))])
     expect(onTwo, 'refused by the second instance within 1 s').not.toBeNull()
     expect(onThree, 'refused by the third instance within 1 s').not.toBeNull()
+    console.info(`logout-all on the first instance: refused by the second after ${onTwo!.toFixed(0)} ms, by the third after ${onThree!.toFixed(0)} ms`)
   })
 
   it('50 concurrent refreshes of one token spread over the three: one successor, nobody logged out', async () => {

@@ -429,6 +429,28 @@ describe('key rotation', () => {
     }
   })
 
+  it('a new key seen by many requests at once: all wait for the one reload and pass (none refused while it runs)', async () => {
+    const a = await startServer()
+    const b = await startServer({ file: a.file })
+    try {
+      await b.bastion.rotateKeys() // A's periodic reload is 30 s away
+      const user = b.browser()
+      await user.signIn(await b.user())
+      const token = user.cookie('__Host-access')!
+      const statuses = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const onA = a.browser()
+          onA.setCookie('__Host-access', token)
+          return (await onA.me()).status
+        }),
+      )
+      expect(statuses).toEqual(Array(20).fill(200))
+    } finally {
+      await b.stop()
+      await a.close()
+    }
+  })
+
   it('a token signed by the retired key after it left the JWKS is refused even if its exp is forged into the future', async () => {
     const srv = await startServer()
     try {

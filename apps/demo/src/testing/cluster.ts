@@ -50,8 +50,11 @@ export class BalancedBrowser {
   readonly browser = new Browser(this.target)
   constructor(readonly address = runAddress()) {}
 
+  private instance: Demo | undefined
+
   via(instance: Demo): this {
     this.target.url = instance.bankUrl
+    this.instance = instance
     return this
   }
 
@@ -62,7 +65,7 @@ export class BalancedBrowser {
   async signIn(username: string, password: string): Promise<Res> {
     await this.request('GET', '/auth/csrf')
     const res = await this.request('POST', '/auth/login', { body: { username, password } })
-    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.text}`)
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.text}\nthe instance's last output:\n${this.instance?.output().slice(-2000)}`)
     return res
   }
 }

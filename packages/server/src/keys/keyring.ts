@@ -37,11 +37,19 @@ export class Keyring {
     private readonly now: () => number,
   ) {}
 
-  /** Loads the keys, creating the first one when the store has none. */
+  /**
+   * Loads the keys, creating the first one when the store has none. Instances
+   * starting together may each make a first key: none retires another's (each
+   * may already be signing with its own), all stay valid, and every instance
+   * signs with the newest once it has reloaded.
+   */
   async init(): Promise<void> {
     await this.reload()
-    if (!this.signing) await this.rotate()
-    // Instances starting together may each make a first key: let the first unknown kid reload at once.
+    if (!this.signing) {
+      await this.store.insertKey(await this.newKey())
+      await this.reload()
+    }
+    // Let the first unknown kid (a peer's first key) reload at once.
     this.lastReload = -Infinity
   }
 
@@ -95,32 +103,47 @@ export class Keyring {
     if (this.timer) clearInterval(this.timer)
   }
 
-  /** Reloads at most once per `minIntervalMs`, for tokens signed by a key another instance just made. */
+  private inflight: Promise<void> | null = null
+
+  /**
+   * Reloads at most once per `minIntervalMs`, for tokens signed by a key
+   * another instance just made. Requests arriving while that reload runs wait
+   * for it (instead of being refused for a key it is about to learn).
+   */
   async reloadIfStale(minIntervalMs = 1_000): Promise<boolean> {
+    if (this.inflight) {
+      await this.inflight
+      return true
+    }
     if (performance.now() - this.lastReload < minIntervalMs) return false
-    await this.reload()
+    this.inflight = this.reload().finally(() => (this.inflight = null))
+    await this.inflight
     return true
   }
 
-  /** Makes a new signing key and retires the current one. */
-  async rotate(): Promise<string> {
+  private async newKey(): Promise<KeyRecord> {
     const { publicKey, privateKey } = await generateKeyPair(this.algorithm, { extractable: true })
     const kid = randomToken(12)
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: this.algorithm, use: 'sig' }
     const privateJwk = await exportJWK(privateKey)
-    const now = this.now()
-    await this.store.insertKey({
+    return {
       kid,
       alg: this.algorithm,
       publicJwk: JSON.stringify(publicJwk),
       sealedPrivateJwk: seal(this.wrapKey, JSON.stringify(privateJwk), `key:${kid}`),
-      createdAt: now,
+      createdAt: this.now(),
       retiredAt: null,
-    })
+    }
+  }
+
+  /** Makes a new signing key and retires every other active one. */
+  async rotate(): Promise<string> {
+    const key = await this.newKey()
+    await this.store.insertKey(key)
     // Every other active key retires, not only ours: instances that raced at start may have left one each.
-    for (const k of await this.store.listKeys()) if (k.retiredAt === null && k.kid !== kid) await this.store.retireKey(k.kid, now)
+    for (const k of await this.store.listKeys()) if (k.retiredAt === null && k.kid !== key.kid) await this.store.retireKey(k.kid, key.createdAt)
     await this.reload()
-    return kid
+    return key.kid
   }
 
   signingKey(): { kid: string; alg: SigningAlgorithm; key: CryptoKey } {

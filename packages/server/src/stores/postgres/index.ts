@@ -147,6 +147,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       throw translate(e)
     }
     let broken: Error | undefined
+    // A connection lost while the client is checked out is emitted as an 'error' event, which would
+    // crash the process without a listener; the transaction's next query fails and reports it.
+    const onLost = (e: Error) => (broken = e)
+    client.on('error', onLost)
     try {
       await client.query('BEGIN')
       const result = await body(client)
@@ -160,6 +164,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       }
       throw translate(e)
     } finally {
+      client.off('error', onLost)
       client.release(broken)
     }
   }
