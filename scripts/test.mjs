@@ -23,9 +23,9 @@ function reachable(url) {
   })
 }
 
-function run(label, args) {
+function run(label, args, env = {}) {
   process.stdout.write(`\n── ${label} ──\n`)
-  const r = spawnSync('npx', ['vitest', 'run', ...args], { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '1' } })
+  const r = spawnSync('npx', ['vitest', 'run', ...args], { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '1', ...env } })
   return r.status === 0
 }
 
@@ -41,10 +41,12 @@ const suites = [
     label: 'PostgreSQL store',
     needs: async () => ((await reachable(PG_URL)) ? null : `no PostgreSQL at ${PG_URL}. Start one, or set BASTION_TEST_DATABASE_URL.`),
     args: ['--config', 'packages/server/src/stores/vitest.services.config.ts', '.pg.test.ts'],
+    // The same behavioural HTTP suites as the core run on SQLite, now on PostgreSQL.
+    also: [{ label: 'HTTP behaviour and adapters on PostgreSQL', args: ['packages/server/src/http-', 'packages/server/src/adapters/'], env: { BASTION_TEST_STORE: 'postgres' } }],
   },
   {
     name: 'redis',
-    label: 'Redis rate limits, revocation bus, two instances on PostgreSQL + Redis',
+    label: 'Redis rate limits, revocation bus, instances on PostgreSQL + Redis, fault injection',
     needs: async () =>
       !(await reachable(REDIS_URL))
         ? `no Redis at ${REDIS_URL}. Start one, or set BASTION_TEST_REDIS_URL.`
@@ -69,7 +71,9 @@ for (const suite of suites) {
     results.push({ suite, status: CI ? 'MISSING' : 'skipped', why: missing })
     continue
   }
-  results.push({ suite, status: run(suite.label, suite.args) ? 'passed' : 'FAILED' })
+  let passed = run(suite.label, suite.args)
+  for (const extra of suite.also ?? []) passed = run(`${suite.label}: ${extra.label}`, extra.args, extra.env) && passed
+  results.push({ suite, status: passed ? 'passed' : 'FAILED' })
 }
 
 process.stdout.write('\n── summary ──\n')

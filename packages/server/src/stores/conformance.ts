@@ -74,6 +74,16 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.findUserById(uid('nobody'))).toBeNull()
       })
 
+      it('finds nothing (never throws) for keys no record can have: NUL, lone surrogates, very long', async () => {
+        await newUser()
+        for (const key of ['a\u0000b', '\u0000', '\ud800x', 'x'.repeat(10_000)]) {
+          expect(await store.findUserByUsername(key)).toBeNull()
+          expect(await store.findUserById(key)).toBeNull()
+          expect(await store.findSession(key)).toBeNull()
+          expect(await store.revokeSession(key, 'test', T0)).toBe(false)
+        }
+      })
+
       it('refuses a duplicate username with StoreConflictError', async () => {
         const user = await newUser()
         await expect(

@@ -1,6 +1,8 @@
 /**
  * HTTP-level test harness: a real Bastion over real sockets (SQLite store in a
- * temp dir, a tiny app behind it), a controllable clock, and a `Browser` with a
+ * temp dir, or with BASTION_TEST_STORE=postgres a schema of its own on the test
+ * PostgreSQL, so one behavioural suite runs on both; a tiny app behind it), a
+ * controllable clock, and a `Browser` with a
  * cookie jar that behaves like Chromium where it matters (Max-Age deletion,
  * Path scoping, Sec-Fetch-Site / Origin on unsafe requests, the CSRF cookie
  * read by "page JavaScript" and echoed in the header).
@@ -11,14 +13,15 @@ import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import { randomBytes } from 'node:crypto'
 import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose'
 import { expect } from 'vitest'
 import { toNodeListener } from '../adapters/node.ts'
 import { createBastion, type Bastion, type CreateBastionOptions } from '../bastion.ts'
 import { deriveKey, open } from '../crypto/secret.ts'
 import { json } from '../http/respond.ts'
-import { sqliteStore, type SqliteStore } from '../stores/sqlite/index.ts'
+import type { Store } from '../store.ts'
+import { sqliteStore } from '../stores/sqlite/index.ts'
 
 export const SECRET = 'a'.repeat(40)
 export const CHEAP_ARGON2 = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
@@ -34,19 +37,54 @@ export class Clock {
 }
 
 export type ServerOptions = Partial<Omit<CreateBastionOptions, 'store' | 'now'>> & {
-  /** Reuse a database file (restart tests); default: a fresh temp dir. */
+  /** Reuse another server's store (restarts, several instances): its `file`. Default: a fresh one. */
   file?: string
   clock?: Clock
 }
 
+/** Which store the behavioural suites run on: `sqlite` (default) or `postgres`. */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.BASTION_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite'
+
+interface OpenedStore {
+  store: Store
+  /** What `file` names: a SQLite file, or a PostgreSQL schema. */
+  location: string
+  /** Removes what this call created (nothing when `location` was given). */
+  remove(): Promise<void>
+}
+
+async function openStore(location: string | undefined): Promise<OpenedStore> {
+  if (TEST_STORE === 'postgres') {
+    const { postgresStore } = await import('../stores/postgres/index.ts')
+    const { TEST_DATABASE_URL } = await import('./services.ts')
+    const schema = location ?? `bastion_h_${randomBytes(6).toString('hex')}`
+    return {
+      store: postgresStore({ connectionString: TEST_DATABASE_URL, schema }),
+      location: schema,
+      async remove() {
+        if (location !== undefined) return
+        const pg = (await import('pg')).default
+        const c = new pg.Client({ connectionString: TEST_DATABASE_URL })
+        await c.connect()
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+        await c.end()
+      },
+    }
+  }
+  const dir = location ? null : mkdtempSync(join(tmpdir(), 'bastion-http-'))
+  const file = location ?? join(dir!, 'bastion.sqlite')
+  return { store: sqliteStore({ file }), location: file, remove: async () => void (dir && rmSync(dir, { recursive: true, force: true })) }
+}
+
 export interface TestServer {
   bastion: Bastion
-  store: SqliteStore
+  store: Store
   clock: Clock
   url: string
   /** `http://127.0.0.1:<port>`: what a same-origin page sends in `Origin`. */
   origin: string
   port: number
+  /** Where its store lives (a SQLite file or a PostgreSQL schema): pass as `file` to share it. */
   file: string
   secret: string
   /** Stops the socket server, the Bastion and the store (keeps the file). */
@@ -87,16 +125,14 @@ function appFor(getBastion: () => Bastion) {
 
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
   const { file: givenFile, clock = new Clock(), ...rest } = options
-  const dir = givenFile ? null : mkdtempSync(join(tmpdir(), 'bastion-http-'))
-  const file = givenFile ?? join(dir!, 'bastion.sqlite')
-  const store = sqliteStore({ file })
+  const { store, location: file, remove } = await openStore(givenFile)
   const secret = rest.secret ?? SECRET
   let bastion: Bastion
   try {
     bastion = await createBastion({ store, secret, argon2: CHEAP_ARGON2, now: clock.now, ...rest })
   } catch (e) {
     await store.close()
-    if (dir) rmSync(dir, { recursive: true, force: true })
+    await remove()
     throw e
   }
   const server = http.createServer(toNodeListener(bastion, appFor(() => bastion)))
@@ -124,7 +160,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     stop,
     async close() {
       await stop()
-      if (dir) rmSync(dir, { recursive: true, force: true })
+      await remove()
     },
     browser: (opts) => new Browser(ts, opts),
     async user(name = uniqueName(), password = PASSWORD) {
@@ -132,19 +168,11 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
       return name
     },
     async signWithServerKey(payload, header = {}) {
-      const db = new Database(file, { readonly: true, fileMustExist: true })
-      try {
-        const row = db.prepare('SELECT kid, alg, sealed_private_jwk FROM keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1').get() as {
-          kid: string
-          alg: string
-          sealed_private_jwk: string
-        }
-        const jwk = JSON.parse(open(deriveKey(secret, 'key-wrap'), row.sealed_private_jwk, `key:${row.kid}`)) as JWK
-        const key = await importJWK(jwk, row.alg)
-        return await new SignJWT(payload).setProtectedHeader({ alg: row.alg, kid: row.kid, typ: 'at+jwt', ...header }).sign(key)
-      } finally {
-        db.close()
-      }
+      const [row] = (await store.listKeys()).filter((k) => k.retiredAt === null).sort((a, b) => b.createdAt - a.createdAt)
+      if (!row) throw new Error('the store holds no active key')
+      const jwk = JSON.parse(open(deriveKey(secret, 'key-wrap'), row.sealedPrivateJwk, `key:${row.kid}`)) as JWK
+      const key = await importJWK(jwk, row.alg)
+      return await new SignJWT(payload).setProtectedHeader({ alg: row.alg, kid: row.kid, typ: 'at+jwt', ...header }).sign(key)
     },
   }
   return ts

@@ -86,6 +86,9 @@ const toKey = (r: Row): KeyRecord => ({
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 
+/** PostgreSQL text cannot hold NUL: no stored key contains one, and sending one is an error, not a miss. */
+const unstorable = (key: string) => key.includes('\u0000')
+
 /**
  * Driver and connection errors become the store's errors: a unique violation
  * is a conflict, anything else from the database or the network means the
@@ -241,10 +244,12 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       }
     },
     async findUserByUsername(username) {
+      if (unstorable(username)) return null
       const { rows } = await query(`SELECT * FROM ${T.users} WHERE username = $1`, [username])
       return rows[0] === undefined ? null : toUser(rows[0])
     },
     async findUserById(id) {
+      if (unstorable(id)) return null
       const { rows } = await query(`SELECT * FROM ${T.users} WHERE id = $1`, [id])
       return rows[0] === undefined ? null : toUser(rows[0])
     },
@@ -268,6 +273,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         return toSession(rows[0]!)
       }),
     async findSession(id) {
+      if (unstorable(id)) return null
       const { rows } = await query(`SELECT * FROM ${T.sessions} WHERE id = $1`, [id])
       return rows[0] === undefined ? null : toSession(rows[0])
     },
@@ -334,6 +340,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       }),
 
     async revokeSession(id, reason, now) {
+      if (unstorable(id)) return false
       const { rowCount } = await query(
         `UPDATE ${T.sessions} SET revoked_at = $3, revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL`,
         [id, reason, now],
