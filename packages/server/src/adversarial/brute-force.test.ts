@@ -197,7 +197,7 @@ describe('enumeration by answer and by timing (argon2id at the production cost)'
     const summary = { p, ratio, existing: median(existing), missing: median(missing), shortcut: median(shortcut) }
     if (process.env.BASTION_TIMING_REPORT) console.log('login timing (ms, medians)', summary)
     // Power check: the same measure does separate a path without the password work, so "overlap" below is meaningful.
-    expect(superiority(existing, shortcut), JSON.stringify(summary)).toBeGreaterThan(0.95)
+    expect(superiority(existing, shortcut), JSON.stringify(summary)).toBeGreaterThan(0.9)
     // Overlap: neither series is systematically slower (0.5 would be a perfect tie; these bounds are ~4 standard errors).
     expect(p, JSON.stringify(summary)).toBeGreaterThan(0.22)
     expect(p, JSON.stringify(summary)).toBeLessThan(0.78)

@@ -151,6 +151,9 @@ async function send(c: Case): Promise<Res> {
 
 describe('input fuzzing', () => {
   it('every endpoint, any body, query, cookies and headers: a 2xx or a contract error, never a 5xx, a stack or a hang', async () => {
+    // Positive controls: the fuzzer's and the bystander's sessions work before anything is sent.
+    expect((await fuzzer.echo()).status).toBe(200)
+    expect((await bystander.me()).status).toBe(200)
     const usersBefore = userCount()
     let created = 0
     let cases = 0
@@ -186,6 +189,7 @@ describe('input fuzzing', () => {
   it('raw bytes: duplicate headers, latin-1 and control characters in header values, forged lengths — never a 5xx or a hang', async () => {
     const fresh = srv.browser()
     await fresh.signIn(await srv.user())
+    expect((await fresh.echo()).status).toBe(200) // positive control
     const latin1 = fc.string({ unit: fc.integer({ min: 0x00, max: 0xff }).filter((c) => c !== 0x0d && c !== 0x0a).map((c) => String.fromCharCode(c)), maxLength: 80 })
     const line = fc.tuple(
       fc.constantFrom('Cookie', 'X-CSRF-Token', 'Authorization', 'Origin', 'Sec-Fetch-Site', 'Content-Type', 'Content-Length', 'Transfer-Encoding', 'Host', 'X-Forwarded-For'),

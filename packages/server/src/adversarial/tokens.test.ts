@@ -53,6 +53,8 @@ async function expectAccepted(t: Target, token: string, label = 'positive contro
 
 /** 401 with a contract code on both channels; the bearer answer says `invalid_token`. */
 async function expectRefused(t: Target, cases: Record<string, string>, code: 'unauthenticated' | 'token_expired' = 'unauthenticated'): Promise<void> {
+  // Positive control first: the server serves the legitimate token on both channels right now.
+  await expectAccepted(t, t.token, 'legitimate token before the attacks')
   for (const [label, token] of Object.entries(cases)) {
     const { cookie, bearer } = await presentBoth(t.srv, token)
     expect({ label, cookie: cookie.status, cookieCode: cookie.body?.error?.code }).toEqual({ label, cookie: 401, cookieCode: code })
