@@ -67,8 +67,14 @@ export interface Bastion {
   decorate(request: RequestHead, response: Response): Response
   /** The CORS headers (and `Vary`) an application response to this request needs; empty for a same-origin request. */
   corsHeaders(request: RequestHead): Record<string, string>
-  /** Makes a new signing key; the old one verifies until its tokens expire. */
-  rotateKeys(): Promise<string>
+  /**
+   * Makes a new signing key; the old one verifies until its tokens expire.
+   * With `activateIn` (seconds) the rotation is staged: the new key is in the
+   * JWKS at once and signs only after that delay, so every instance (each
+   * reloads keys every `keyReloadInterval`) and every JWKS consumer knows it
+   * before the first token signed with it arrives. Use it on a cluster.
+   */
+  rotateKeys(options?: { activateIn?: number }): Promise<string>
   createUser(username: string, password: string): Promise<PublicUser>
   findUser(username: string): Promise<PublicUser | null>
   close(): Promise<void>
@@ -705,7 +711,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     guard,
     decorate,
     corsHeaders: appCorsHeaders,
-    rotateKeys: () => keyring.rotate(),
+    rotateKeys: (options) => keyring.rotate(options?.activateIn ?? 0),
     async createUser(username, password) {
       return publicUser(await createUser(username, password))
     },

@@ -1,7 +1,7 @@
 import { SignJWT, createLocalJWKSet, generateKeyPair, jwtVerify, type JWK } from 'jose'
 import { createHmac } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Browser, PASSWORD, cookieValue, decodeJwt, expectError, nativeRequest, setCookieFor, startServer, type TestServer } from './testing/harness.ts'
+import { Browser, Clock, PASSWORD, cookieValue, decodeJwt, expectError, nativeRequest, setCookieFor, startServer, type TestServer } from './testing/harness.ts'
 
 describe('access JWT', () => {
   let srv: TestServer
@@ -422,6 +422,40 @@ describe('key rotation', () => {
         expect(jwks.keys.map((k: JWK) => k.kid)).toContain(newest)
       } finally {
         await c.stop()
+      }
+    } finally {
+      await b.stop()
+      await a.close()
+    }
+  })
+
+  it('a staged rotation: the new key is in every JWKS at once, no instance signs with it before its time, all do after', async () => {
+    const clock = new Clock()
+    const a = await startServer({ clock })
+    const b = await startServer({ file: a.file, clock, keyReloadInterval: 0.1 })
+    try {
+      const signedKid = async (srv: typeof a) => {
+        const u = srv.browser()
+        await u.signIn(await srv.user())
+        return { kid: decodeJwt(u.cookie('__Host-access')!).header.kid as string, token: u.cookie('__Host-access')! }
+      }
+      const old = await signedKid(a)
+      const newKid = await a.bastion.rotateKeys({ activateIn: 60 })
+      await new Promise((r) => setTimeout(r, 300)) // B's periodic reload runs
+      for (const srv of [a, b]) {
+        const kids = (await srv.browser().get('/.well-known/jwks.json')).body.keys.map((k: JWK) => k.kid)
+        expect(kids).toEqual(expect.arrayContaining([old.kid, newKid]))
+        expect((await signedKid(srv)).kid).toBe(old.kid)
+      }
+      clock.advance(61)
+      const fresh = await Promise.all([signedKid(a), signedKid(b)])
+      expect(fresh.map((f) => f.kid)).toEqual([newKid, newKid])
+      for (const srv of [a, b]) {
+        for (const token of [old.token, fresh[0]!.token, fresh[1]!.token]) {
+          const u = srv.browser()
+          u.setCookie('__Host-access', token)
+          expect((await u.me()).status).toBe(200)
+        }
       }
     } finally {
       await b.stop()

@@ -4,7 +4,11 @@
  * BASTION_DATA_DIR, BASTION_SECRET).
  *
  *   keys list      the signing keys, newest first, and which one signs
- *   keys rotate    a new signing key; the old one verifies until its tokens expire
+ *   keys rotate [--activate-in <seconds>]
+ *                  a new signing key, published at once and signing after
+ *                  the delay (default 60 s: twice the instances' key reload
+ *                  interval, so all of them know it first; 0 for at once);
+ *                  the old one verifies until its tokens expire
  *   prune          deletes sessions that ended more than a day ago
  */
 import { resolve } from 'node:path'
@@ -13,11 +17,18 @@ import { optionsFromEnv, resolveSecret } from '../env.ts'
 import { ConfigError } from '../errors.ts'
 import { storeFromEnv } from '../stores/from-env.ts'
 
-const USAGE = 'usage: bastion keys list | keys rotate | prune'
+const USAGE = 'usage: bastion keys list | keys rotate [--activate-in <seconds>] | prune'
+const DEFAULT_ACTIVATE_IN = 60
 
 export async function run(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
+  let activateIn = DEFAULT_ACTIVATE_IN
+  const flag = args.indexOf('--activate-in')
+  if (flag !== -1) {
+    activateIn = Number(args[flag + 1])
+    args = [...args.slice(0, flag), ...args.slice(flag + 2)]
+  }
   const command = args.join(' ')
-  if (!['keys list', 'keys rotate', 'prune'].includes(command)) {
+  if (!['keys list', 'keys rotate', 'prune'].includes(command) || !(Number.isInteger(activateIn) && activateIn >= 0 && activateIn <= 86_400)) {
     out(USAGE)
     return 2
   }
@@ -30,11 +41,22 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (line: st
     }
     const bastion = await createBastion({ ...optionsFromEnv(env), store, secret: resolveSecret(env, resolve(env.BASTION_DATA_DIR || './data')) })
     try {
-      if (command === 'keys rotate') out(`new signing key ${await bastion.rotateKeys()} in ${where}`)
+      if (command === 'keys rotate') {
+        const kid = await bastion.rotateKeys({ activateIn })
+        out(`new signing key ${kid} in ${where}, published now, signing ${activateIn === 0 ? 'now' : `from ${new Date(Date.now() + activateIn * 1000).toISOString()}`}`)
+      }
       const keys = await store.listKeys()
+      const now = Date.now()
       for (const k of keys.sort((a, b) => b.createdAt - a.createdAt)) {
-        const state = k.retiredAt === null ? 'signing' : `retired ${new Date(k.retiredAt).toISOString()}`
-        out(`${k.kid}  ${k.alg}  created ${new Date(k.createdAt).toISOString()}  ${state}`)
+        const state =
+          k.createdAt > now
+            ? `signs from ${new Date(k.createdAt).toISOString()}`
+            : k.retiredAt === null
+              ? 'signing'
+              : k.retiredAt > now
+                ? `signing until ${new Date(k.retiredAt).toISOString()}`
+                : `retired ${new Date(k.retiredAt).toISOString()}`
+        out(`${k.kid}  ${k.alg}  ${k.createdAt > now ? 'published' : 'created'} ${new Date(Math.min(k.createdAt, now)).toISOString()}  ${state}`)
       }
       return 0
     } finally {

@@ -18,12 +18,16 @@ interface LoadedKey {
  * Signing keys, persisted in the store with their private half sealed
  * (AES-256-GCM) under a key derived from the server secret.
  *
- * Rotation never logs anyone out: the new key signs from now on, the retired
- * one keeps verifying (and stays in the JWKS) until its last token expires.
+ * Rotation never logs anyone out: the retired key keeps verifying (and stays
+ * in the JWKS) until its last token expires. A rotation may be staged: the new
+ * key is published at once but signs only from a time in the future (its
+ * `createdAt`), and the old one signs until then (its `retiredAt`), so every
+ * instance and every JWKS consumer knows the new key before any token uses it.
  */
 export class Keyring {
   private keys = new Map<string, LoadedKey>()
-  private signing: LoadedKey | null = null
+  /** Keys holding a private half, newest first: the first one whose turn it is signs. */
+  private signers: LoadedKey[] = []
   /** Monotonic time of the last reload: throttling is about real load, not the injectable clock. */
   private lastReload = -Infinity
   private timer: NodeJS.Timeout | null = null
@@ -45,8 +49,8 @@ export class Keyring {
    */
   async init(): Promise<void> {
     await this.reload()
-    if (!this.signing) {
-      await this.store.insertKey(await this.newKey())
+    if (!this.currentSigner()) {
+      await this.store.insertKey(await this.newKey(this.now()))
       await this.reload()
     }
     // Let the first unknown kid (a peer's first key) reload at once.
@@ -67,7 +71,7 @@ export class Keyring {
       const publicJwk = JSON.parse(record.publicJwk) as JWK
       const publicKey = (await importJWK(publicJwk, record.alg)) as CryptoKey
       let privateKey: CryptoKey | null = null
-      if (record.retiredAt === null) {
+      if (record.retiredAt === null || record.retiredAt > this.now()) {
         let sealed: string
         try {
           sealed = open(this.wrapKey, record.sealedPrivateJwk, `key:${record.kid}`)
@@ -82,11 +86,19 @@ export class Keyring {
       next.set(record.kid, { record, publicKey, publicJwk, privateKey })
     }
     this.keys = next
-    // The newest active key signs; instances that raced to create a first key agree on it.
-    this.signing =
-      [...next.values()]
-        .filter((k) => k.privateKey && k.record.retiredAt === null)
-        .sort((a, b) => b.record.createdAt - a.record.createdAt || (a.record.kid < b.record.kid ? 1 : -1))[0] ?? null
+    // Newest first; instances that raced to create a first key agree on the same one.
+    this.signers = [...next.values()]
+      .filter((k) => k.privateKey)
+      .sort((a, b) => b.record.createdAt - a.record.createdAt || (a.record.kid < b.record.kid ? 1 : -1))
+  }
+
+  /** The newest key whose signing time has come and not yet passed. */
+  private currentSigner(): LoadedKey | null {
+    const now = this.now()
+    for (const k of this.signers) {
+      if (k.record.createdAt <= now && (k.record.retiredAt === null || k.record.retiredAt > now)) return k
+    }
+    return null
   }
 
   /**
@@ -121,7 +133,7 @@ export class Keyring {
     return true
   }
 
-  private async newKey(): Promise<KeyRecord> {
+  private async newKey(signsFrom: number): Promise<KeyRecord> {
     const { publicKey, privateKey } = await generateKeyPair(this.algorithm, { extractable: true })
     const kid = randomToken(12)
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: this.algorithm, use: 'sig' }
@@ -131,14 +143,18 @@ export class Keyring {
       alg: this.algorithm,
       publicJwk: JSON.stringify(publicJwk),
       sealedPrivateJwk: seal(this.wrapKey, JSON.stringify(privateJwk), `key:${kid}`),
-      createdAt: this.now(),
+      createdAt: signsFrom,
       retiredAt: null,
     }
   }
 
-  /** Makes a new signing key and retires every other active one. */
-  async rotate(): Promise<string> {
-    const key = await this.newKey()
+  /**
+   * Makes a new signing key and retires every other active one when it
+   * starts signing: at once, or `activateInSeconds` from now (published in the
+   * JWKS meanwhile; give it at least the reload interval of every instance).
+   */
+  async rotate(activateInSeconds = 0): Promise<string> {
+    const key = await this.newKey(this.now() + Math.max(0, activateInSeconds) * 1000)
     await this.store.insertKey(key)
     // Every other active key retires, not only ours: instances that raced at start may have left one each.
     for (const k of await this.store.listKeys()) if (k.retiredAt === null && k.kid !== key.kid) await this.store.retireKey(k.kid, key.createdAt)
@@ -147,7 +163,7 @@ export class Keyring {
   }
 
   signingKey(): { kid: string; alg: SigningAlgorithm; key: CryptoKey } {
-    const k = this.signing
+    const k = this.currentSigner()
     if (!k || !k.privateKey) throw new Error('keyring is not initialised')
     return { kid: k.record.kid, alg: k.record.alg as SigningAlgorithm, key: k.privateKey }
   }
