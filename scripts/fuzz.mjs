@@ -8,5 +8,5 @@ import { spawnSync } from 'node:child_process'
 
 const env = { ...process.env, BASTION_FUZZ_RUNS: process.env.BASTION_FUZZ_RUNS ?? '100' }
 process.stdout.write(`fuzz: ${env.BASTION_FUZZ_RUNS}× the npm test case counts, seed ${env.BASTION_FUZZ_SEED ?? '20261123 (fixed)'}\n`)
-const r = spawnSync('npx', ['vitest', 'run', 'packages/server/src/adversarial', '--testTimeout=1800000', ...process.argv.slice(2)], { stdio: 'inherit', env })
+const r = spawnSync('npx', ['vitest', 'run', 'packages/server/src/adversarial', 'apps/demo/src/transfer-fuzz.test.ts', '--testTimeout=1800000', ...process.argv.slice(2)], { stdio: 'inherit', env })
 process.exit(r.status ?? 1)
