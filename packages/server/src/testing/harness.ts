@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose'
-import { expect } from 'vitest'
+import { afterAll, expect } from 'vitest'
 import { toNodeListener } from '../adapters/node.ts'
 import { createBastion, type Bastion, type CreateBastionOptions } from '../bastion.ts'
 import { deriveKey, open } from '../crypto/secret.ts'
@@ -53,7 +53,24 @@ interface OpenedStore {
   remove(): Promise<void>
 }
 
+/** Stores this file created and has not removed yet: a server that was only stopped (to restart on its store) is removed at the end. */
+const leftovers = new Set<() => Promise<void>>()
+afterAll(async () => {
+  for (const remove of leftovers) await remove().catch(() => {})
+})
+
 async function openStore(location: string | undefined): Promise<OpenedStore> {
+  const opened = await openStoreOnce(location)
+  if (location !== undefined) return opened
+  const remove = async () => {
+    leftovers.delete(remove)
+    await opened.remove()
+  }
+  leftovers.add(remove)
+  return { ...opened, remove }
+}
+
+async function openStoreOnce(location: string | undefined): Promise<OpenedStore> {
   if (TEST_STORE === 'postgres') {
     const { postgresStore } = await import('../stores/postgres/index.ts')
     const { TEST_DATABASE_URL } = await import('./services.ts')
