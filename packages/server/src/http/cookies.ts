@@ -10,16 +10,27 @@ export const MAX_COOKIE_HEADER = 8192
 export function parseCookies(header: string | null): Map<string, string[]> {
   const jar = new Map<string, string[]>()
   if (!header) return jar
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq < 0) continue
-    const name = part.slice(0, eq).trim()
-    let value = part.slice(eq + 1).trim()
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
-    if (!name) continue
-    const values = jar.get(name)
-    if (values) values.push(value)
-    else jar.set(name, [value])
+  // One pass with indexOf instead of split(';') and a string per part: this runs on every
+  // guarded request. Same result as splitting on ';', each part cut at its first '='.
+  const len = header.length
+  let eq = header.indexOf('=')
+  let start = 0
+  while (eq >= 0 && start < len) {
+    let end = header.indexOf(';', start)
+    if (end < 0) end = len
+    if (eq < start) eq = header.indexOf('=', start)
+    if (eq < 0) break // no '=' left: no more cookies (and no rescanning: linear in the header)
+    if (eq < end) {
+      const name = header.slice(start, eq).trim()
+      let value = header.slice(eq + 1, end).trim()
+      if (value.length >= 2 && value.charCodeAt(0) === 34 && value.charCodeAt(value.length - 1) === 34) value = value.slice(1, -1)
+      if (name) {
+        const values = jar.get(name)
+        if (values) values.push(value)
+        else jar.set(name, [value])
+      }
+    }
+    start = end + 1
   }
   return jar
 }
