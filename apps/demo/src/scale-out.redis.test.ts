@@ -10,7 +10,7 @@ import { DEMO_USERS } from './demo-users.ts'
 import { BalancedBrowser, ledgerTotals, startCluster, uniqueUser, within } from './testing/cluster.ts'
 import type { Demo } from './testing/start-demo.ts'
 
-const alice = DEMO_USERS[0]
+const [alice, mallory] = DEMO_USERS
 let db: TestDatabase
 let nodes: Demo[]
 let one: Demo, two: Demo, three: Demo
@@ -92,6 +92,39 @@ describe('three instances on PostgreSQL and Redis', () => {
     b.browser.setCookie('__Secure-refresh', [...successors][0]!, '/auth')
     for (const node of nodes) expect((await b.via(node).request('POST', '/auth/refresh')).status).toBe(200)
     expect((await b.via(two).request('GET', '/api/me')).status).toBe(200)
+  })
+
+  it('transfers racing across the three instances: no money made or lost, no deadlock, no overdraft', async () => {
+    const a = new BalancedBrowser()
+    const m = new BalancedBrowser()
+    await a.via(one).signIn(alice.username, alice.password)
+    await m.via(two).signIn(mallory.username, mallory.password)
+    const balance = async (b: BalancedBrowser) => (await b.via(one).request('GET', '/api/balance')).body.balance as number
+    const [aliceBefore, malloryBefore] = [await balance(a), await balance(m)]
+    const send = (from: BalancedBrowser, to: string, amount: number, i: number) =>
+      from.browser
+        .request('POST', '/api/transfer', { body: { to, amount }, headers: { 'X-Forwarded-For': from.address } })
+        .then((r) => ({ status: r.status, amount: from === a ? -amount : amount }))
+    // Opposite directions at once, over all three instances: the pattern that deadlocks rows locked in different orders.
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const from = i % 2 === 0 ? a : m
+        from.via(nodes[i % 3]!)
+        return i % 2 === 0 ? send(a, 'mallory', 700, i) : send(m, 'alice', 300, i)
+      }),
+    )
+    expect(answers.filter((r) => r.status !== 201 && r.status !== 400)).toEqual([])
+    const moved = answers.filter((r) => r.status === 201).reduce((sum, r) => sum + r.amount, 0) // to alice
+    expect(await balance(a)).toBe(aliceBefore + moved)
+    expect(await balance(m)).toBe(malloryBefore - moved)
+
+    // Overdraft race: mallory's whole balance sent ten times at once through three instances: exactly one succeeds.
+    const all = await balance(m)
+    expect(all).toBeGreaterThan(0)
+    const overdraw = await Promise.all(Array.from({ length: 10 }, (_, i) => (m.via(nodes[i % 3]!), send(m, 'alice', all, i))))
+    expect(overdraw.map((r) => r.status).sort()).toEqual([201, ...Array(9).fill(400)])
+    expect(await balance(m)).toBe(0)
+    expect(await ledgerTotals(db.url)).toMatchObject({ total: 100_000, min: 0 })
   })
 
   it('a per-account login limit is counted once across all three', async () => {
