@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { BastionError } from '@bastion/server'
+import { inTransaction } from '@bastion/server/postgres'
 import { LedgerError, type Ledger, type TransferRecord } from './ledger.ts'
 
 export interface PostgresLedgerOptions {
@@ -38,29 +39,10 @@ export function postgresLedger(options: PostgresLedgerOptions): Ledger & { ready
     }
   }
   const tx = async <R>(body: (c: pg.PoolClient) => Promise<R>): Promise<R> => {
-    let client: pg.PoolClient
     try {
-      client = await pool.connect()
+      return await inTransaction(pool, body)
     } catch (e) {
       return unavailable(e)
-    }
-    let broken: unknown
-    // A connection lost while checked out is an 'error' event: without a listener it would crash the process.
-    const onLost = (e: Error) => (broken = e)
-    client.on('error', onLost)
-    try {
-      await client.query('BEGIN')
-      const result = await body(client)
-      await client.query('COMMIT')
-      return result
-    } catch (e) {
-      if (!(e instanceof LedgerError)) broken = e
-      await client.query('ROLLBACK').catch((r: unknown) => (broken = r))
-      return unavailable(e)
-    } finally {
-      client.off('error', onLost)
-      // A connection that failed mid-transaction is discarded, not reused.
-      client.release(broken instanceof Error && !(broken instanceof pg.DatabaseError) ? broken : undefined)
     }
   }
 

@@ -18,6 +18,9 @@ import type {
   UserRecord,
 } from '../../store.ts'
 import { migrations } from './migrations.ts'
+import { inTransaction } from './transaction.ts'
+
+export { inTransaction } from './transaction.ts'
 
 export interface PostgresStoreOptions {
   connectionString: string
@@ -143,32 +146,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   }
 
   const tx = async <R>(body: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
-    let client: pg.PoolClient
     try {
-      client = await pool.connect()
+      return await inTransaction(pool, body)
     } catch (e) {
       throw translate(e)
-    }
-    let broken: Error | undefined
-    // A connection lost while the client is checked out is emitted as an 'error' event, which would
-    // crash the process without a listener; the transaction's next query fails and reports it.
-    const onLost = (e: Error) => (broken = e)
-    client.on('error', onLost)
-    try {
-      await client.query('BEGIN')
-      const result = await body(client)
-      await client.query('COMMIT')
-      return result
-    } catch (e) {
-      try {
-        await client.query('ROLLBACK')
-      } catch (rollbackError) {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))
-      }
-      throw translate(e)
-    } finally {
-      client.off('error', onLost)
-      client.release(broken)
     }
   }
 
