@@ -6,7 +6,6 @@
  * contract's oracle for "any answer to a hostile request".
  */
 import { createPrivateKey, sign as nodeSign } from 'node:crypto'
-import Database from 'better-sqlite3'
 import { expect } from 'vitest'
 import type { LogEvent } from '../config.ts'
 import { deriveKey, open } from '../crypto/secret.ts'
@@ -42,17 +41,13 @@ export const b64json = (o: unknown): string => enc(JSON.stringify(o))
 
 /**
  * Signs `headerJson.payloadJson` (raw strings: duplicate keys and odd
- * spellings survive) with the server's current private key.
+ * spellings survive) with the server's current private key, read from its
+ * store (SQLite or PostgreSQL alike) and unsealed with its secret.
  */
-export function signRaw(srv: TestServer, headerJson: string, payloadJson: string): string {
-  const db = new Database(srv.file, { readonly: true, fileMustExist: true })
-  let row: { kid: string; alg: string; sealed_private_jwk: string }
-  try {
-    row = db.prepare('SELECT kid, alg, sealed_private_jwk FROM keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1').get() as typeof row
-  } finally {
-    db.close()
-  }
-  const jwk = JSON.parse(open(deriveKey(srv.secret, 'key-wrap'), row.sealed_private_jwk, `key:${row.kid}`))
+export async function signRaw(srv: TestServer, headerJson: string, payloadJson: string): Promise<string> {
+  const [row] = (await srv.store.listKeys()).filter((k) => k.retiredAt === null).sort((a, b) => b.createdAt - a.createdAt)
+  if (!row) throw new Error('the store holds no active key')
+  const jwk = JSON.parse(open(deriveKey(srv.secret, 'key-wrap'), row.sealedPrivateJwk, `key:${row.kid}`))
   const key = createPrivateKey({ key: jwk, format: 'jwk' })
   const input = `${enc(headerJson)}.${enc(payloadJson)}`
   const sig =

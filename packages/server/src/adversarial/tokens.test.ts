@@ -78,7 +78,7 @@ describe('token attacks (EdDSA server)', () => {
   it('positive control: the legitimate token, and one the test signs with the server key, are accepted on both channels', async () => {
     await expectAccepted(t, t.token)
     await expectAccepted(t, await t.srv.signWithServerKey(t.payload))
-    await expectAccepted(t, signRaw(t.srv, JSON.stringify(t.header), JSON.stringify(t.payload)))
+    await expectAccepted(t, await signRaw(t.srv, JSON.stringify(t.header), JSON.stringify(t.payload)))
   })
 
   it('alg none in every spelling, with the signature kept, emptied or stripped', async () => {
@@ -160,9 +160,9 @@ describe('token attacks (EdDSA server)', () => {
       // Hardening found by this suite: even with the server's own signature, a header member the server never
       // issues (jku, x5u, jwk, x5c) makes the token invalid rather than ignored.
       await expectRefused(t, {
-        'jku, signed by the server key': signRaw(t.srv, JSON.stringify({ ...t.header, jku: `${evilUrl}/jwks.json` }), JSON.stringify(t.payload)),
-        'x5u, signed by the server key': signRaw(t.srv, JSON.stringify({ ...t.header, x5u: `${evilUrl}/c.pem` }), JSON.stringify(t.payload)),
-        'jwk, signed by the server key': signRaw(t.srv, JSON.stringify({ ...t.header, jwk: attackerJwk }), JSON.stringify(t.payload)),
+        'jku, signed by the server key': await signRaw(t.srv, JSON.stringify({ ...t.header, jku: `${evilUrl}/jwks.json` }), JSON.stringify(t.payload)),
+        'x5u, signed by the server key': await signRaw(t.srv, JSON.stringify({ ...t.header, x5u: `${evilUrl}/c.pem` }), JSON.stringify(t.payload)),
+        'jwk, signed by the server key': await signRaw(t.srv, JSON.stringify({ ...t.header, jwk: attackerJwk }), JSON.stringify(t.payload)),
       })
       expect(contacted, 'requests the server under test made to the jku/x5u host').toBe(0)
     } finally {
@@ -251,20 +251,20 @@ describe('token attacks (EdDSA server)', () => {
     const payloadWith = (extra: string) => `${P.slice(0, -1)},${extra}}`
     const [h, p, sig] = t.token.split('.') as [string, string, string]
     // Control: the raw signer makes accepted tokens, so each refusal below is about its one oddity.
-    await expectAccepted(t, signRaw(t.srv, H, P))
+    await expectAccepted(t, await signRaw(t.srv, H, P))
     await expectRefused(t, {
-      'crit with an unknown extension': signRaw(t.srv, headerWith('"crit":["exp2"],"exp2":1'), P),
-      'crit empty': signRaw(t.srv, headerWith('"crit":[]'), P),
-      'b64 false, in crit': signRaw(t.srv, headerWith('"b64":false,"crit":["b64"]'), P),
-      'b64 false, not in crit': signRaw(t.srv, headerWith('"b64":false'), P),
-      'duplicate alg in header (EdDSA then none)': signRaw(t.srv, headerWith('"alg":"none"'), P),
-      'duplicate kid in header': signRaw(t.srv, headerWith('"kid":"other"'), P),
-      'duplicate sub in payload': signRaw(t.srv, H, payloadWith('"sub":"someone-else"')),
-      'duplicate sid in payload': signRaw(t.srv, H, payloadWith(`"sid":"${'B'.repeat(24)}"`)),
-      'duplicate exp in payload': signRaw(t.srv, H, payloadWith(`"exp":${(t.payload.exp as number) + 86_400}`)),
-      'whitespace in the payload JSON': signRaw(t.srv, H, P.replace(':', ' : ')),
-      'payload not an object': signRaw(t.srv, H, '[]'),
-      'header not an object': signRaw(t.srv, '"EdDSA"', P),
+      'crit with an unknown extension': await signRaw(t.srv, headerWith('"crit":["exp2"],"exp2":1'), P),
+      'crit empty': await signRaw(t.srv, headerWith('"crit":[]'), P),
+      'b64 false, in crit': await signRaw(t.srv, headerWith('"b64":false,"crit":["b64"]'), P),
+      'b64 false, not in crit': await signRaw(t.srv, headerWith('"b64":false'), P),
+      'duplicate alg in header (EdDSA then none)': await signRaw(t.srv, headerWith('"alg":"none"'), P),
+      'duplicate kid in header': await signRaw(t.srv, headerWith('"kid":"other"'), P),
+      'duplicate sub in payload': await signRaw(t.srv, H, payloadWith('"sub":"someone-else"')),
+      'duplicate sid in payload': await signRaw(t.srv, H, payloadWith(`"sid":"${'B'.repeat(24)}"`)),
+      'duplicate exp in payload': await signRaw(t.srv, H, payloadWith(`"exp":${(t.payload.exp as number) + 86_400}`)),
+      'whitespace in the payload JSON': await signRaw(t.srv, H, P.replace(':', ' : ')),
+      'payload not an object': await signRaw(t.srv, H, '[]'),
+      'header not an object': await signRaw(t.srv, '"EdDSA"', P),
       'base64 padding on the signature': `${h}.${p}.${sig}==`,
       'standard base64 alphabet': `${h}.${p}.${Buffer.from(sig, 'base64url').toString('base64')}`,
       'non-canonical last character of the signature': `${h}.${p}.${sig.slice(0, -1)}${String.fromCharCode(sig.charCodeAt(sig.length - 1) ^ 1)}`,
