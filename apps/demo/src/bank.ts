@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, sep } from 'node:path'
 import type { Bastion, Identity, RequestContext } from '@bastion/server'
-import { BastionError } from '@bastion/server'
+import { BastionError, readJsonObject } from '@bastion/server'
 import { LedgerError, type Ledger } from './ledger.ts'
 import { refusalOf, type SecurityEvents } from './events.ts'
 
@@ -77,18 +77,8 @@ const json = (body: unknown, status = 200) =>
 const error = (code: string, message: string, status: number) => json({ error: { code, message } }, status)
 
 async function readTransfer(request: Request): Promise<{ to: string; amount: number }> {
-  if (!/^application\/json\s*(;|$)/i.test(request.headers.get('content-type') ?? '')) {
-    throw new BastionError('bad_request', 'Content-Type must be application/json.')
-  }
-  const text = await request.text()
-  if (text.length > 4096) throw new BastionError('payload_too_large', 'Body too large.')
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {
-    throw new BastionError('bad_request', 'The body is not valid JSON.')
-  }
-  const { to, amount } = (body ?? {}) as { to?: unknown; amount?: unknown }
+  // Counted as it arrives: a signed-in user cannot make the server buffer a huge body.
+  const { to, amount } = await readJsonObject(request, 4096)
   if (typeof to !== 'string' || to.length === 0 || to.length > 64) throw new BastionError('bad_request', '"to" must be a username.')
   if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount <= 0 || amount > MAX_AMOUNT) {
     throw new BastionError('bad_request', '"amount" must be a positive whole number of cents.')

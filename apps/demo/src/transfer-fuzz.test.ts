@@ -130,3 +130,29 @@ describe('POST /api/transfer under fuzzing', () => {
     for (const status of [201, 400, 403, 404]) expect(statuses.get(status) ?? 0, `status ${status}: ${JSON.stringify([...statuses])}`).toBeGreaterThan(0)
   })
 })
+
+describe('POST /api/transfer with an endless body', () => {
+  it('answers 413 after reading little more than its 4 KiB limit, not the whole body', async () => {
+    let pulled = 0
+    const chunk = new TextEncoder().encode('{"to":"mallory","amount":1,"pad":"' + 'x'.repeat(1000))
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += chunk.byteLength
+        if (pulled > 50_000_000) return controller.close() // a bound, should the server read on
+        controller.enqueue(chunk)
+      },
+    })
+    const before = await ledger.total()
+    const request = new Request(ORIGIN + '/api/transfer', {
+      method: 'POST',
+      body: endless,
+      duplex: 'half',
+      headers: { 'Sec-Fetch-Site': 'same-origin', Origin: ORIGIN, Cookie: cookieHeader(), 'Content-Type': 'application/json', 'X-CSRF-Token': jar.get('__Host-csrf')! },
+    } as RequestInit)
+    const res = await app(request)
+    expect(res.status).toBe(413)
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('payload_too_large')
+    expect(pulled).toBeLessThan(64 * 1024)
+    expect(await ledger.total()).toBe(before)
+  })
+})

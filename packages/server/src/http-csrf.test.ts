@@ -242,6 +242,7 @@ describe('allowed SPA origins (CORS with credentials)', () => {
     const auth = await fetch(`${cors.url}/auth/login`, { method: 'OPTIONS', headers: { Origin: SPA, 'Access-Control-Request-Method': 'POST' } })
     expect(auth.status).toBe(204)
     expect(auth.headers.get('access-control-allow-origin')).toBe(SPA)
+    expect(auth.headers.get('cache-control')).toBe('no-store')
   })
 
   it('accepts a credentialed POST from the allowed origin and labels the answer for it', async () => {

@@ -45,6 +45,7 @@ export function preflight(request: Request, config: ResolvedConfig): Response | 
       'Access-Control-Allow-Headers': `Content-Type, ${config.csrfHeader}, Authorization`,
       'Access-Control-Max-Age': '600',
       Vary: 'Origin',
+      'Cache-Control': 'no-store',
     },
   })
 }
