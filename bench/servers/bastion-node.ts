@@ -3,7 +3,8 @@
 // Request or Response built); Bastion's own endpoints (/auth/*) go through
 // `bastion.handle` and the web-standard adapter.
 //
-// Routes: GET /api/public (no auth), GET /api/me (cookie or bearer),
+// Routes: GET /api/public (no auth), GET /api/public-as-me (no auth, answers
+// what /api/me answers: the control), GET /api/me (cookie or bearer),
 // POST /api/transfer (cookie + CSRF header + JSON body), /auth/*.
 // BENCH_SESSIONS=n first inserts n live sessions through the store API and
 // mints BENCH_TOKENS bearer tokens (written to a file the runner reads).
@@ -15,6 +16,7 @@ import { contextOf, requestHead, toWebRequest, writeWebResponse } from '@bastion
 import { ALICE, benchBastion, benchDir, bearerLogin, browserLogin, listen, makeBank, readJson } from './common.ts'
 
 const { bastion, store } = await benchBastion()
+const alice = (await bastion.findUser(ALICE.username))!
 const transfer = makeBank()
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
 const rss = () => Math.round(process.memoryUsage().rss / 1024 / 1024)
@@ -25,6 +27,8 @@ const server = createServer(async (req, res) => {
   const q = url.indexOf('?')
   const path = q < 0 ? url : url.slice(0, q)
   if (path === '/api/public') return res.writeHead(200, JSON_HEADERS).end('{"hello":"world"}')
+  // The control: no authentication, but the answer /api/me gives (the same JSON work and bytes).
+  if (path === '/api/public-as-me') return res.writeHead(200, JSON_HEADERS).end(JSON.stringify({ user: { id: alice.id, username: alice.username } }))
   if (path === '/api/me' || path === '/api/transfer') {
     const g = await bastion.guard(requestHead(req), contextOf(req))
     if (!g.ok) return writeWebResponse(res, g.response, req.method)
@@ -47,7 +51,6 @@ const server = createServer(async (req, res) => {
 })
 
 async function seedSessions(n: number): Promise<void> {
-  const alice = (await store.findUserByUsername(ALICE.username))!
   const t = Date.now()
   for (let i = 0; i < n; i += 1000) {
     const batch: Promise<unknown>[] = []
