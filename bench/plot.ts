@@ -52,14 +52,15 @@ function step(max: number, ticks = 5): number {
 }
 
 export function renderSvg(input: PlotInput): string {
-  const rows = input.rows.filter((r) => r.stack in COLORS && r.rps > 0)
-  const labelW = 420
+  // HTTP scenarios only: the login and flood figures (tens of requests per second, p99 in hundreds of ms) have their own table.
+  const rows = input.rows.filter((r) => r.stack in COLORS && r.rps > 0 && r.group !== 'login' && r.group !== 'flood')
+  const labelW = 530
   const panelW = 300
   const gap = 60
   const rowH = 22
   const top = 70
   const width = labelW + panelW * 2 + gap + 40
-  const height = top + rows.length * rowH + 80
+  const height = top + rows.length * rowH + 100
   const maxRps = Math.max(...rows.map((r) => r.rps), 1)
   const maxP99 = Math.max(...rows.map((r) => r.p99 ?? 0), 1)
   const sR = step(maxRps)
@@ -103,13 +104,19 @@ export function renderSvg(input: PlotInput): string {
   })
   const ly = top + rows.length * rowH + 36
   let lx = 12
+  let lyy = ly
   for (const [k, name] of Object.entries(NAMES)) {
     if (!rows.some((r) => r.stack === k)) continue
-    o.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${COLORS[k]}"/>`)
-    o.push(`<text x="${lx + 16}" y="${ly + 10}">${esc(name)}</text>`)
-    lx += 22 + name.length * 6.4
+    const w = 28 + name.length * 6.6
+    if (lx + w > width - 12) {
+      lx = 12
+      lyy += 18
+    }
+    o.push(`<rect x="${lx}" y="${lyy}" width="12" height="12" fill="${COLORS[k]}"/>`)
+    o.push(`<text x="${lx + 16}" y="${lyy + 10}">${esc(name)}</text>`)
+    lx += w
   }
-  o.push(`<text x="12" y="${ly + 30}" fill="#555">Ratios in brackets: against the row's baseline (a route's own server's GET /api/public; a public route's: the node:http hello world).</text>`)
+  o.push(`<text x="12" y="${lyy + 30}" fill="#555">Ratios in brackets: against the row's baseline (a route's own server's GET /api/public; a public route's: the node:http hello world).</text>`)
   o.push('</svg>')
   return o.join('\n') + '\n'
 }
