@@ -98,7 +98,7 @@ export function renderMarkdown(r: Result): string {
   if (r.memory) {
     const m = r.memory
     o.push(
-      `| server RSS with ${n0(m.sessions)} live sessions in the store, after ${n0(m.trafficRps)} req/s of traffic with ${n0(m.distinctTokensInTraffic)} distinct tokens | ${m.rssAfterTrafficMiB} MiB (at start ${m.rssAtStartMiB} MiB, after inserting the sessions ${m.rssAfterSeedMiB} MiB; a bare node:http process ${r.bareRssMiB ?? '—'} MiB) |`,
+      `| server RSS with ${n0(m.sessions)} live sessions in the store, after authenticated traffic (${n0(m.trafficRps)} req/s, ${n0(m.distinctTokensInTraffic)} distinct bearer tokens) | ${m.rssAfterTrafficMiB} MiB (at start ${m.rssAtStartMiB} MiB, after inserting the sessions ${m.rssAfterSeedMiB} MiB; a bare node:http process ${r.bareRssMiB ?? '—'} MiB) |`,
     )
   }
   o.push('')
