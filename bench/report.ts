@@ -92,7 +92,7 @@ export function renderMarkdown(r: Result): string {
     o.push(
       `| the same under a wrong-password flood${what} (${f.floodConnections} connections, ${n0(f.floodLoginsPerSecond)} hashed/s, answers ${Object.entries(f.floodStatuses)
         .map(([s, c]) => `${c} × ${s}`)
-        .join(', ')}) | p50 ${f.underFlood.p50} ms, p99 ${f.underFlood.p99} ms (${f.p99Ratio.toFixed(1)} × idle); ${n0(f.underFlood.rps)} of the ${f.apiRate} req/s served |`,
+        .join(', ')}) | p50 ${f.underFlood.p50} ms, p99 ${f.underFlood.p99} ms (${typeof f.p99Ratio === 'number' && Number.isFinite(f.p99Ratio) ? `${f.p99Ratio.toFixed(1)} × idle` : 'no answer in the window'}); ${n0(f.underFlood.rps)} of the ${f.apiRate} req/s served |`,
     )
   }
   if (r.memory) {

@@ -566,7 +566,9 @@ async function floodRun(env: Record<string, string>, tag: string, what: string) 
   const under = await measure(me, f.ready.pid, SECONDS * 2, 0)
   const floodResult = await flood.done
   await f.stop()
-  if (idle.requests === 0 || under.requests === 0) failures.push('GET /api/me under the login flood: no answer at all')
+  // No answer under the flood is a finding (the event loop starved for the whole window), not a broken bench.
+  if (idle.requests === 0) failures.push('GET /api/me before the login flood: no answer at all')
+  if (under.requests === 0) out('  (GET /api/me got no answer at all during the flood window)\n')
   if (idle.failed || under.failed) failures.push(`GET /api/me under the login flood: ${idle.failed + under.failed} failed requests`)
   const hashed = floodStatuses['401'] ?? 0
   if (hashed === 0) failures.push(`the login flood reached no password check (statuses ${JSON.stringify(floodStatuses)})`)
@@ -577,7 +579,7 @@ async function floodRun(env: Record<string, string>, tag: string, what: string) 
     floodConnections: 64,
     floodStatuses,
     floodLoginsPerSecond: hashed / (floodResult.duration || 1),
-    p99Ratio: under.p99 / Math.max(idle.p99, 1),
+    p99Ratio: under.requests === 0 ? Infinity : under.p99 / Math.max(idle.p99, 1),
   }
   rows.push(
     { id: `${tag}.idle`, group: 'flood', stack: 'bastion', label: `Bastion${what}  GET /api/me at ${me.overallRate}/s, idle`, rps: idle.rps, p50: idle.p50, p99: idle.p99, serverCpu: idle.serverCpu, cpuUsPerRequest: idle.cpuUsPerRequest },
@@ -595,7 +597,7 @@ async function floodRun(env: Record<string, string>, tag: string, what: string) 
     },
   )
   for (const r of rows.slice(-2)) printRow(r)
-  out(`  flood: ${summary.floodLoginsPerSecond.toFixed(0)} wrong-password logins/s hashed, answers ${JSON.stringify(floodStatuses)}; p99 ratio ${(under.p99 / Math.max(idle.p99, 1)).toFixed(2)}\n`)
+  out(`  flood: ${summary.floodLoginsPerSecond.toFixed(0)} wrong-password logins/s hashed, answers ${JSON.stringify(floodStatuses)}; p99 ratio ${summary.p99Ratio.toFixed(2)}\n`)
   return summary
 }
 
