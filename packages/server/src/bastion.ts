@@ -10,7 +10,7 @@ import { readJsonObject, stringField } from './http/body.ts'
 import { serializeCookie } from './http/cookies.ts'
 import { errorResponse, json, noContent } from './http/respond.ts'
 import { Keyring } from './keys/keyring.ts'
-import { PasswordHasher, type Argon2Params } from './passwords.ts'
+import { PasswordHasher, type Argon2Params, type HashingLimits } from './passwords.ts'
 import {
   hashRefreshToken,
   isValidUsername,
@@ -83,6 +83,8 @@ export interface Bastion {
 export interface CreateBastionOptions extends BastionOptions {
   /** Argon2id parameters. Default: OWASP's (19 MiB, t=2, p=1). */
   argon2?: Argon2Params
+  /** How many password hashes run at once, and how many may wait. Default: cores − 1 (at least 1), 128 waiting. */
+  passwordHashing?: HashingLimits
   /** Seconds between reloads of the signing keys from the store (rotations made elsewhere). Default: 30; at most 60. */
   keyReloadInterval?: number
 }
@@ -134,7 +136,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
             : config.log({ level: 'warn', event: 'rate_limits_recovered', detail: 'shared rate-limit store answers again' }),
       })
     : new RateLimiter(memoryRateLimits(), now)
-  const hasher = new PasswordHasher(options.argon2)
+  const hasher = new PasswordHasher(options.argon2, options.passwordHashing)
   const base = config.basePath
 
   // ---- cookies -------------------------------------------------------------

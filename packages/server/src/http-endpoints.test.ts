@@ -390,3 +390,30 @@ describe('bearer (native clients)', () => {
     expect((await b.me()).status).toBe(200)
   })
 })
+
+describe('password hashing under a flood', () => {
+  it('logins beyond the hashing queue answer 503 unavailable with Retry-After at once (load shed, never a 500); the next one works', async () => {
+    const srv = await startServer({ passwordHashing: { concurrency: 1, queue: 1 } })
+    try {
+      const name = await srv.user()
+      const browsers = await Promise.all(Array.from({ length: 6 }, async () => {
+        const b = srv.browser()
+        await b.csrf()
+        return b
+      }))
+      const answers = await Promise.all(browsers.map((b) => b.login(name)))
+      const statuses = answers.map((r) => r.status)
+      expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(2)
+      const shed = answers.filter((r) => r.status === 503)
+      expect(shed.length).toBeGreaterThan(0)
+      for (const r of shed) {
+        expectError(r, 503, 'unavailable')
+        expect(r.headers.get('retry-after')).toBe('1')
+      }
+      expect(statuses.filter((s) => s !== 200 && s !== 503)).toEqual([])
+      expect((await browsers[0]!.login(name)).status).toBe(200)
+    } finally {
+      await srv.close()
+    }
+  })
+})
