@@ -5,19 +5,10 @@
  * prints it from a saved run.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
+// A type-only import: erased at run time, so run.ts (a script) is not executed.
+import type { Row } from './run.ts'
 
-interface R {
-  id: string
-  label: string
-  group: string
-  rps: number
-  p50: number | null
-  p99: number | null
-  serverCpu: number | null
-  cpuUsPerRequest: number | null
-  baseline?: string
-  ratio?: number
-}
+type R = Pick<Row, 'id' | 'label' | 'group' | 'rps' | 'p50' | 'p99' | 'serverCpu' | 'cpuUsPerRequest' | 'baseline' | 'ratio'>
 
 interface Result {
   date: string
