@@ -72,6 +72,52 @@ describe('three instances on PostgreSQL and Redis', () => {
     console.info(`logout-all on the first instance: refused by the second after ${onTwo!.toFixed(0)} ms, by the third after ${onThree!.toFixed(0)} ms`)
   })
 
+  it('a device revoked, a logout, a replayed refresh token: each refused by the other instances within one second', async () => {
+    const refusedWithin1s = async (b: BalancedBrowser, access: string, nodesToCheck: Demo[]) =>
+      Promise.all(
+        nodesToCheck.map((node) =>
+          within(1_000, async () => {
+            b.browser.setCookie('__Host-access', access)
+            return (await b.via(node).request('GET', '/api/me')).status === 401
+          }),
+        ),
+      )
+    const warm = async (b: BalancedBrowser) => {
+      for (const node of nodes) expect((await b.via(node).request('GET', '/api/me')).status).toBe(200)
+      return b.browser.cookie('__Host-access')!
+    }
+
+    // Revoked from another device, through the first instance.
+    const phone = new BalancedBrowser()
+    const laptop = new BalancedBrowser()
+    const { body } = await phone.via(two).signIn(alice.username, alice.password)
+    await laptop.via(three).signIn(alice.username, alice.password)
+    const phoneAccess = await warm(phone)
+    expect((await laptop.via(one).request('DELETE', `/auth/sessions/${body.session.id}`)).status).toBe(204)
+    for (const t of await refusedWithin1s(phone, phoneAccess, [two, three])) expect(t, 'a revoked device is refused everywhere within 1 s').not.toBeNull()
+
+    // A plain logout, through the third.
+    const tab = new BalancedBrowser()
+    await tab.via(one).signIn(alice.username, alice.password)
+    const tabAccess = await warm(tab)
+    expect((await tab.via(three).request('POST', '/auth/logout')).status).toBe(204)
+    for (const t of await refusedWithin1s(tab, tabAccess, [one, two])) expect(t, 'a logged-out session is refused everywhere within 1 s').not.toBeNull()
+
+    // A stolen refresh token replayed (after two rotations, past any grace) on the second: the whole family dies everywhere.
+    const victim = new BalancedBrowser()
+    await victim.via(one).signIn(alice.username, alice.password)
+    const stolen = victim.browser.cookie('__Secure-refresh')!
+    const csrf = victim.browser.cookie('__Host-csrf')!
+    expect((await victim.via(one).request('POST', '/auth/refresh')).status).toBe(200)
+    expect((await victim.via(three).request('POST', '/auth/refresh')).status).toBe(200)
+    const victimAccess = await warm(victim)
+    const thief = new BalancedBrowser()
+    thief.browser.setCookie('__Secure-refresh', stolen, '/auth')
+    thief.browser.setCookie('__Host-csrf', csrf)
+    expect((await thief.via(two).request('POST', '/auth/refresh')).status).toBe(401)
+    for (const t of await refusedWithin1s(victim, victimAccess, [one, three])) expect(t, 'reuse revokes the family everywhere within 1 s').not.toBeNull()
+  })
+
   it('50 concurrent refreshes of one token spread over the three: one successor, nobody logged out', async () => {
     const b = new BalancedBrowser()
     await b.via(one).signIn(alice.username, alice.password)
