@@ -271,13 +271,12 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     rotateRefresh: (input) =>
       tx(async (c): Promise<RotationOutcome> => {
         const { presentedHash, successorHash, now, graceMs } = input
-        const found = await c.query<Row>(`SELECT session_id FROM ${T.tokens} WHERE hash = $1`, [presentedHash])
-        if (found.rows[0] === undefined) return { kind: 'invalid', session: null }
-        // Lock the session first: concurrent rotations of its tokens queue here,
+        // Lock the token's session first: concurrent rotations of its tokens queue here,
         // and each then sees the state the previous one committed.
-        const locked = await c.query<Row>(`SELECT * FROM ${T.sessions} WHERE id = $1 FOR UPDATE`, [
-          found.rows[0].session_id,
-        ])
+        const locked = await c.query<Row>(
+          `SELECT s.* FROM ${T.sessions} s WHERE s.id = (SELECT session_id FROM ${T.tokens} WHERE hash = $1) FOR UPDATE`,
+          [presentedHash],
+        )
         if (locked.rows[0] === undefined) return { kind: 'invalid', session: null }
         const session = toSession(locked.rows[0])
         // Read the token again under the lock (READ COMMITTED: a fresh snapshot).
@@ -292,15 +291,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
         if (generation === session.generation) {
           const refreshExpiresAt = input.refreshExpiresAt(session)
-          await c.query(
-            `INSERT INTO ${T.tokens} (hash, session_id, generation, issued_at, rotated_at) VALUES ($1, $2, $3, $4, NULL)`,
-            [successorHash, session.id, session.generation + 1, now],
-          )
-          await c.query(`UPDATE ${T.tokens} SET rotated_at = $2 WHERE hash = $1`, [presentedHash, now])
+          // One statement, one round trip: the successor, the presented token marked rotated, the session moved on.
           const { rows } = await c.query<Row>(
-            `UPDATE ${T.sessions} SET generation = generation + 1, last_used_at = $2, refresh_expires_at = $3
+            `WITH successor AS (
+               INSERT INTO ${T.tokens} (hash, session_id, generation, issued_at, rotated_at) VALUES ($4, $1, $5, $2, NULL)
+             ), presented AS (
+               UPDATE ${T.tokens} SET rotated_at = $2 WHERE hash = $6
+             )
+             UPDATE ${T.sessions} SET generation = generation + 1, last_used_at = $2, refresh_expires_at = $3
              WHERE id = $1 RETURNING *`,
-            [session.id, now, refreshExpiresAt],
+            [session.id, now, refreshExpiresAt, successorHash, session.generation + 1, presentedHash],
           )
           return { kind: 'rotated', session: toSession(rows[0]!) }
         }
