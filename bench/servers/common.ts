@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import type { IncomingMessage, Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,8 +9,12 @@ import type { Store } from '@bastion/server'
 export const ALICE = { username: 'alice', password: 'alice-password-1' }
 export const TRANSFER_BODY = JSON.stringify({ to: 'mallory', amount: 1 })
 
-/** A fresh directory for this server's files. */
-export const benchDir = () => mkdtempSync(join(tmpdir(), 'bastion-bench-'))
+/** A fresh directory for this server's files, removed when the server exits (it exits on the runner's SIGTERM). */
+export function benchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bastion-bench-'))
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
 
 /**
  * Bastion for a bench server, configured from the environment the runner sets:

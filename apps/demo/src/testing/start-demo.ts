@@ -66,9 +66,11 @@ export async function startDemo(env: Record<string, string> = {}, options: Start
   const killOnExit = () => child.kill('SIGKILL')
   process.once('exit', killOnExit)
 
+  let started = false
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
+      cleanup()
       reject(new Error(`the demo printed no ready line within ${timeoutMs} ms:\n${output}`))
     }, timeoutMs)
     const onData = () => {
@@ -76,12 +78,15 @@ export async function startDemo(env: Record<string, string> = {}, options: Start
       if (m) {
         clearTimeout(timer)
         child.stdout.off('data', onData)
+        started = true
         resolve(m)
       }
     }
     child.stdout.on('data', onData)
     void exited.then((code) => {
+      if (started) return // a later exit is stop()'s or kill()'s business
       clearTimeout(timer)
+      cleanup() // a start that failed leaves no directory behind
       reject(new Error(`the demo exited (${code}) before it was ready:\n${output}`))
     })
   })
