@@ -18,6 +18,8 @@ export interface ClusterOptions {
   databaseUrl: string
   redisUrl?: string
   env?: Record<string, string>
+  /** Extra environment of instance `i` (e.g. its own path to Redis). */
+  envOf?: (i: number) => Record<string, string>
 }
 
 /** Starts the instances together (they race to migrate, seed and make the first key, as a real rollout does). */
@@ -31,7 +33,7 @@ export async function startCluster(options: ClusterOptions): Promise<Demo[]> {
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...options.env,
   }
-  const started = await Promise.allSettled(Array.from({ length: options.instances }, () => startDemo(env)))
+  const started = await Promise.allSettled(Array.from({ length: options.instances }, (_, i) => startDemo({ ...env, ...options.envOf?.(i) })))
   const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
   const failed = started.find((s) => s.status === 'rejected')
   if (failed) {

@@ -6,10 +6,13 @@ import type { RevocationBus, Store } from '../store.ts'
  * instance's own revocations, the bus (other instances), and at start the
  * store (revocations made before this instance started).
  */
-/** Without a working bus, how often the store is asked for revocations made elsewhere. */
-const POLL_WITHOUT_BUS_MS = 5_000
-/** With a working bus, the store poll is only a safety net. */
-const POLL_WITH_BUS_MS = 30_000
+/**
+ * How often the store is asked for revocations made elsewhere: the bound on
+ * how late one arrives when the bus cannot carry it (no bus, the bus down, or
+ * only the revoking instance cut off from it, which no other instance can
+ * notice). One indexed query per interval, whatever the traffic.
+ */
+const POLL_MS = 5_000
 
 export type RevocationListEvent =
   | { kind: 'poll_failed'; error: unknown }
@@ -31,11 +34,11 @@ export class RevocationList {
   ) {}
 
   /**
-   * Seeds from the store, then keeps polling it (one query per interval, not
-   * per request): every 5 s when there is no bus or the bus is down (the
-   * bound on how late another instance's revocation arrives), every 30 s as
-   * a safety net while the bus works. A bus that cannot be reached at start
-   * does not stop the start: it is retried on every tick.
+   * Seeds from the store, then polls it every 5 s (one query per interval, not
+   * per request), besides the bus, which brings revocations within
+   * milliseconds while it works. A bus that cannot be reached at start does
+   * not stop the start: it is retried on every tick, and its state changes are
+   * reported.
    */
   async start(store: Store, report: (event: RevocationListEvent) => void = () => {}): Promise<void> {
     let since = this.now() - this.horizonMs
@@ -46,8 +49,8 @@ export class RevocationList {
       // Overlap by a second: a revocation committed while we read is picked up next time.
       since = at - 1000
     }
-    const checkBus = async (): Promise<boolean> => {
-      if (!this.bus) return false
+    const checkBus = async (): Promise<void> => {
+      if (!this.bus) return
       const wasHealthy = this.busHealthy
       try {
         this.unsubscribe ??= await this.bus.subscribe((ids) => this.addLocal(ids))
@@ -55,21 +58,19 @@ export class RevocationList {
       } catch (error) {
         this.busHealthy = false
         if (wasHealthy || this.lastPoll === 0) report({ kind: 'bus_degraded', error })
-        return false
+        return
       }
       if (wasHealthy && !this.busHealthy) report({ kind: 'bus_degraded' })
-      // Messages sent while it was down are lost: the caller polls at once to catch up.
+      // Messages sent while it was down are lost; the poll that follows catches up.
       if (!wasHealthy && this.busHealthy && this.lastPoll !== 0) report({ kind: 'bus_recovered' })
-      return !wasHealthy && this.busHealthy
     }
     await checkBus()
     await poll()
     const tick = async () => {
-      const recovered = await checkBus()
-      const due = this.busHealthy ? POLL_WITH_BUS_MS : POLL_WITHOUT_BUS_MS
-      if (recovered || performance.now() - this.lastPoll >= due - 50) await poll()
+      await checkBus()
+      await poll()
     }
-    this.timer = setInterval(() => tick().catch((error: unknown) => report({ kind: 'poll_failed', error })), POLL_WITHOUT_BUS_MS)
+    this.timer = setInterval(() => tick().catch((error: unknown) => report({ kind: 'poll_failed', error })), POLL_MS)
     this.timer.unref()
   }
 
