@@ -97,3 +97,20 @@ export async function within(limitMs: number, probe: () => Promise<boolean>, eve
   }
   return null
 }
+
+/**
+ * How long until `node` refuses (401) a request carrying `access` as its
+ * access cookie, asked every `everyMs` by a browser of its own; null after
+ * `limitMs`. What a revocation elsewhere must bring about.
+ */
+export function accessRefusedWithin(node: Demo, access: string, limitMs: number, everyMs = 20): Promise<number | null> {
+  const probe = new BalancedBrowser()
+  return within(
+    limitMs,
+    async () => {
+      probe.browser.setCookie('__Host-access', access) // a 401 may have cleared it
+      return (await probe.via(node).request('GET', '/api/me')).status === 401
+    },
+    everyMs,
+  )
+}
