@@ -63,4 +63,21 @@ describe('RateLimiter with a shared store that is down', () => {
     expect(states).toEqual(['degraded', 'recovered'])
     expect((await shared.peek('k', 60_000, 0)).count).toBe(1)
   })
+
+  it('a reset after the outage also forgets what the fallback counted during it', async () => {
+    const shared = memoryRateLimits()
+    const fallback = memoryRateLimits()
+    let down = true
+    const flaky: typeof shared = {
+      hit: (...a) => (down ? Promise.reject(new StoreUnavailableError('down')) : shared.hit(...a)),
+      peek: (...a) => shared.peek(...a),
+      reset: (...a) => (down ? Promise.reject(new StoreUnavailableError('down')) : shared.reset(...a)),
+    }
+    const limiter = new RateLimiter(flaky, () => 0, { fallback, retryAfterMs: 0 })
+    for (let i = 0; i < 3; i++) await limiter.consume('k', rule)
+    expect((await fallback.peek('k', 60_000, 0)).count).toBe(3)
+    down = false
+    await limiter.reset('k') // e.g. the right password, once the shared store is back
+    expect((await fallback.peek('k', 60_000, 0)).count).toBe(0)
+  })
 })

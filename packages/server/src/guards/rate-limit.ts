@@ -98,10 +98,10 @@ export class RateLimiter {
     if (count > rule.max) throw limited(resetAt, now)
   }
 
-  /** Forgets `key` everywhere it may have been counted. */
+  /** Forgets `key` everywhere it may have been counted: also in the fallback, which may hold counts from an outage. */
   async reset(key: string): Promise<void> {
     await this.run((s) => s.reset(key))
-    if (this.options.fallback && this.degraded) await this.options.fallback.reset(key)
+    await this.options.fallback?.reset(key)
   }
 }
 

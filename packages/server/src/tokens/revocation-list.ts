@@ -24,7 +24,8 @@ export class RevocationList {
   private unsubscribe: (() => Promise<void>) | null = null
   private timer: NodeJS.Timeout | null = null
   private busHealthy = false
-  private lastPoll = 0
+  /** Set once the first poll is done: bus state changes are reported from then on (a failure at start is reported once). */
+  private polled = false
 
   constructor(
     /** Milliseconds an entry must live: the access-token lifetime plus leeway. */
@@ -44,8 +45,8 @@ export class RevocationList {
     let since = this.now() - this.horizonMs
     const poll = async () => {
       const at = this.now()
-      this.lastPoll = performance.now()
       this.addLocal(await store.revokedSince(since))
+      this.polled = true
       // Overlap by a second: a revocation committed while we read is picked up next time.
       since = at - 1000
     }
@@ -57,12 +58,12 @@ export class RevocationList {
         this.busHealthy = this.bus.connected?.() ?? true
       } catch (error) {
         this.busHealthy = false
-        if (wasHealthy || this.lastPoll === 0) report({ kind: 'bus_degraded', error })
+        if (wasHealthy || !this.polled) report({ kind: 'bus_degraded', error })
         return
       }
       if (wasHealthy && !this.busHealthy) report({ kind: 'bus_degraded' })
       // Messages sent while it was down are lost; the poll that follows catches up.
-      if (!wasHealthy && this.busHealthy && this.lastPoll !== 0) report({ kind: 'bus_recovered' })
+      if (!wasHealthy && this.busHealthy && this.polled) report({ kind: 'bus_recovered' })
     }
     await checkBus()
     await poll()
