@@ -4,7 +4,6 @@
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toNodeListener } from './adapters/node.ts'
 import { createBastion, type Bastion } from './bastion.ts'
@@ -12,6 +11,7 @@ import { json } from './http/respond.ts'
 import { postgresStore } from './stores/postgres/index.ts'
 import { redisRateLimits, redisRevocationBus } from './stores/redis/index.ts'
 import { Browser, CHEAP_ARGON2, SECRET } from './testing/harness.ts'
+import { adminQuery } from './testing/services.ts'
 
 const DB = process.env.BASTION_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const REDIS = process.env.BASTION_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -77,10 +77,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()])
-  const admin = new pg.Client({ connectionString: DB })
-  await admin.connect()
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-  await admin.end()
+  await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, DB)
 })
 
 async function signIn(via: (i: Instance) => Browser, on: Instance) {

@@ -73,18 +73,14 @@ async function openStore(location: string | undefined): Promise<OpenedStore> {
 async function openStoreOnce(location: string | undefined): Promise<OpenedStore> {
   if (TEST_STORE === 'postgres') {
     const { postgresStore } = await import('../stores/postgres/index.ts')
-    const { TEST_DATABASE_URL } = await import('./services.ts')
+    const { TEST_DATABASE_URL, adminQuery } = await import('./services.ts')
     const schema = location ?? `bastion_h_${randomBytes(6).toString('hex')}`
     return {
       store: postgresStore({ connectionString: TEST_DATABASE_URL, schema }),
       location: schema,
       async remove() {
         if (location !== undefined) return
-        const pg = (await import('pg')).default
-        const c = new pg.Client({ connectionString: TEST_DATABASE_URL })
-        await c.connect()
-        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-        await c.end()
+        await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
       },
     }
   }

@@ -21,25 +21,27 @@ export interface TestDatabase {
   drop(): Promise<void>
 }
 
+/** Runs one statement on a connection of its own to the test PostgreSQL (creating or dropping a database or schema). */
+export async function adminQuery(sql: string, connectionString = TEST_DATABASE_URL): Promise<void> {
+  const c = new pg.Client({ connectionString })
+  await c.connect()
+  try {
+    await c.query(sql)
+  } finally {
+    await c.end()
+  }
+}
+
 /** A fresh database for one test file, named `bastion_t_<random>`. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `bastion_t_${randomBytes(6).toString('hex')}`
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL })
-    await c.connect()
-    try {
-      await c.query(sql)
-    } finally {
-      await c.end()
-    }
-  }
-  await admin(`CREATE DATABASE "${name}"`)
+  await adminQuery(`CREATE DATABASE "${name}"`)
   const url = new URL(TEST_DATABASE_URL)
   url.pathname = `/${name}`
   return {
     url: url.toString(),
     name,
-    drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+    drop: () => adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
   }
 }
 
