@@ -73,7 +73,7 @@ interface Ready {
 }
 
 async function start(script: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: Ready; stop: () => Promise<void> }> {
-  const args = ['--import', 'tsx', script]
+  const args = ['--conditions=@bastion/source', '--import', 'tsx', script]
   const opts = { stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }
   const child = CAN_PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], opts) : spawn(process.execPath, args, opts)
   children.add(child)
@@ -634,7 +634,7 @@ out(
 const startedAt = new Date()
 /** The microbenchmark, in its own process (pinned to the servers' core). A full run starts it last, alone; a smoke run at once, beside the rest. */
 function startMicro(): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const args = ['--import', 'tsx', 'bench/micro.ts', '--json']
+  const args = ['--conditions=@bastion/source', '--import', 'tsx', 'bench/micro.ts', '--json']
   const env = { ...process.env, BENCH_MICRO_MS: SMOKE ? '40' : '400', BENCH_MICRO_TOKENS: SMOKE ? '300' : '3000' }
   const child = CAN_PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], { env }) : spawn(process.execPath, args, { env })
   children.add(child)

@@ -3,7 +3,7 @@ import type { IncomingMessage, Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createBastion, type Bastion, type CreateBastionOptions } from '@bastion/server'
-import { sqliteStore } from '@bastion/server/sqlite'
+import { sqliteDriverFromEnv, sqliteStore } from '@bastion/server/sqlite'
 import type { Store } from '@bastion/server'
 
 export const ALICE = { username: 'alice', password: 'alice-password-1' }
@@ -16,9 +16,13 @@ export function benchDir(): string {
   return dir
 }
 
+/** The SQLite driver this server's store runs on (once it has one), reported in its ready line. */
+let sqliteDriver: string | undefined
+
 /**
  * Bastion for a bench server, configured from the environment the runner sets:
- * BENCH_STORE (sqlite | postgres, with BENCH_PG_URL and BENCH_PG_SCHEMA),
+ * BENCH_STORE (sqlite | postgres, with BENCH_PG_URL and BENCH_PG_SCHEMA; on
+ * SQLite, BASTION_SQLITE_DRIVER picks node:sqlite or better-sqlite3),
  * BENCH_ARGON2 (cheap | owasp), BENCH_LOGIN_LIMIT (login attempts per address
  * and account per window; default: the product's defaults), BENCH_TRUST_PROXY.
  * Access tokens outlive any run.
@@ -30,7 +34,9 @@ export async function benchBastion(extra: Partial<CreateBastionOptions> = {}): P
     const { postgresStore } = await import('@bastion/server/postgres')
     store = postgresStore({ connectionString: env.BENCH_PG_URL!, schema: env.BENCH_PG_SCHEMA })
   } else {
-    store = sqliteStore({ file: join(benchDir(), 'bastion.sqlite') })
+    const sqlite = sqliteStore({ file: join(benchDir(), 'bastion.sqlite'), driver: sqliteDriverFromEnv(env) })
+    sqliteDriver = sqlite.driver
+    store = sqlite
   }
   const limit = env.BENCH_LOGIN_LIMIT ? Number(env.BENCH_LOGIN_LIMIT) : undefined
   const bastion = await createBastion({
@@ -132,7 +138,8 @@ export function listen(server: Server, extra: (url: string) => Promise<object> |
     const { port } = server.address() as { port: number }
     const url = `http://127.0.0.1:${port}`
     try {
-      process.stdout.write(JSON.stringify({ ready: true, url, pid: process.pid, ...(await extra(url)) }) + '\n')
+      const info = sqliteDriver === undefined ? {} : { sqliteDriver }
+      process.stdout.write(JSON.stringify({ ready: true, url, pid: process.pid, ...info, ...(await extra(url)) }) + '\n')
     } catch (e) {
       process.stderr.write(`bench server failed to get ready: ${e instanceof Error ? e.stack : String(e)}\n`)
       process.exit(1)

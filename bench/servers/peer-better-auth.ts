@@ -1,5 +1,6 @@
 // Peer 2: Better Auth (email and password) on node:http with its own SQLite
-// database (better-sqlite3), configured as its docs recommend for speed: the
+// database (on the same SQLite driver as Bastion's store in this Node:
+// better-sqlite3 or node:sqlite, both of which Better Auth takes), configured as its docs recommend for speed: the
 // session cookie cache on (`session.cookieCache`, default "compact" strategy:
 // a signed cookie holding the session, so `getSession` reads no database while
 // the cache is fresh; maxAge raised to the whole run). Its handler is mounted
@@ -10,15 +11,25 @@
 // /api/transfer here authenticates and checks the Origin against the trusted
 // origins, which is what Better Auth itself does for its POST endpoints.
 import { createServer } from 'node:http'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import { resolveSqliteDriver, sqliteDriverFromEnv } from '@bastion/server/sqlite'
 import { betterAuth } from 'better-auth'
 import { getMigrations } from 'better-auth/db/migration'
 import { fromNodeHeaders, toNodeHandler } from 'better-auth/node'
 import { benchDir, listen, makeBank, readJson } from './common.ts'
 
-const db = new Database(join(benchDir(), 'better-auth.sqlite'))
-db.pragma('journal_mode = WAL')
+/** The native handle Better Auth wants (it tells a node:sqlite DatabaseSync from a better-sqlite3 Database by instanceof). */
+interface NativeSqlite {
+  exec(sql: string): unknown
+}
+const file = join(benchDir(), 'better-auth.sqlite')
+const driver = resolveSqliteDriver(sqliteDriverFromEnv(process.env)).name
+const db: NativeSqlite =
+  driver === 'node:sqlite'
+    ? new (process.getBuiltinModule('node:sqlite') as { DatabaseSync: new (file: string) => NativeSqlite }).DatabaseSync(file)
+    : new (createRequire(import.meta.url)('better-sqlite3') as new (file: string) => NativeSqlite)(file)
+db.exec('PRAGMA journal_mode = WAL')
 let baseURL = 'http://127.0.0.1'
 const options = {
   database: db,

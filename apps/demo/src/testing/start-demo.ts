@@ -1,5 +1,5 @@
 /**
- * Starts the demo exactly as `npm start` does (`node --import tsx
+ * Starts the demo exactly as `npm start` does (`node --conditions=@bastion/source --import tsx
  * apps/demo/src/main.ts` from the repository root) on free ports, for the
  * tests that need the real process: the crash test, the start-up checks and
  * the browser suites.
@@ -54,7 +54,7 @@ export async function startDemo(env: Record<string, string> = {}, options: Start
     'BASTION_SESSION_MAX_AGE', 'NODE_ENV']) delete childEnv[name]
   Object.assign(childEnv, { PORT: '0', BASTION_DATA_DIR: dataDir }, env)
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/demo/src/main.ts'], {
+  const child = spawn(process.execPath, ['--conditions=@bastion/source', '--import', 'tsx', 'apps/demo/src/main.ts'], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -43,11 +43,14 @@ export function malformedHost(req: IncomingMessage): Response | null {
   }
 }
 
+/** What `new Request(…, { body })` accepts (the DOM's `BodyInit`, without needing the DOM lib). */
+type BodyLike = NonNullable<RequestInit['body']>
+
 export interface WebRequestOverrides {
   /** Path and query, when the framework rewrote `req.url` (Express's `originalUrl`). */
   path?: string
   /** A body a framework's parser already consumed, serialized again. */
-  body?: BodyInit | null
+  body?: BodyLike | null
 }
 
 /**
@@ -72,7 +75,7 @@ export function toWebRequest(req: IncomingMessage, scheme?: 'http' | 'https', ov
     }
   }
   const method = req.method ?? 'GET'
-  let body: BodyInit | null = null
+  let body: BodyLike | null = null
   if (method !== 'GET' && method !== 'HEAD') {
     if (overrides.body === undefined) body = lazyBody(req)
     else {

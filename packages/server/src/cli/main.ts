@@ -1,78 +1,75 @@
 /**
- * `npm run bastion -- <command>`: operator tasks on the store the demo and
- * servers use, configured by the same environment (DATABASE_URL or
- * BASTION_DATA_DIR, BASTION_SECRET).
- *
- *   keys list      the signing keys, newest first, and which one signs
- *   keys rotate [--activate-in <seconds>]
- *                  a new signing key, published at once and signing after
- *                  the delay (default 60 s: twice the instances' key reload
- *                  interval, so all of them know it first; 0 for at once);
- *                  the old one verifies until its tokens expire
- *   prune          deletes sessions that ended more than a day ago
+ * `bastion <command>` (`npx bastion` where @bastion/server is installed;
+ * `npm run bastion --` in this repository). Every command reads the same
+ * environment as the server (DATABASE_URL or BASTION_DATA_DIR,
+ * BASTION_SECRET, REDIS_URL, BASTION_PUBLIC_ORIGIN, …), so it acts on the
+ * deployment it runs beside.
  */
-import { resolve } from 'node:path'
-import { createBastion } from '../bastion.ts'
-import { optionsFromEnv, resolveSecret } from '../env.ts'
-import { ConfigError } from '../errors.ts'
-import { storeFromEnv } from '../stores/from-env.ts'
+import { BastionError, ConfigError, StoreUnavailableError } from '../errors.ts'
+import { audit } from './audit.ts'
+import { doctor } from './doctor.ts'
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo, type Command } from './io.ts'
+import { keys } from './keys.ts'
+import { migrate } from './migrate.ts'
+import { prune } from './prune.ts'
+import { sessions } from './sessions.ts'
 
-const USAGE = 'usage: bastion keys list | keys rotate [--activate-in <seconds>] | prune'
-const DEFAULT_ACTIVATE_IN = 60
+export const USAGE = `usage: bastion <command> [options]
 
-export async function run(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
-  let activateIn = DEFAULT_ACTIVATE_IN
-  const flag = args.indexOf('--activate-in')
-  if (flag !== -1) {
-    activateIn = Number(args[flag + 1])
-    args = [...args.slice(0, flag), ...args.slice(flag + 2)]
+commands:
+  keys list | keys rotate [--activate-in <s>]   signing keys: list them, rotate (staged)
+  prune                                         delete sessions that ended more than a day ago
+  migrate                                       apply the store's migrations and exit
+  sessions revoke --user <name>                 sign a user out everywhere
+  doctor [--url <url>]                          why a browser would drop or not send the cookies
+  audit <url>                                   black-box security report card of a deployment
+
+\`bastion <command> --help\` for a command's options. Exit codes: 0 ok, 1 failed (or a
+check failed), 2 usage. The environment is the server's: DATABASE_URL or BASTION_DATA_DIR,
+BASTION_SECRET, REDIS_URL, BASTION_PUBLIC_ORIGIN, BASTION_ALLOWED_ORIGINS, …`
+
+const COMMANDS: Record<string, Command> = { keys, prune, migrate, sessions, doctor, audit }
+
+/** Runs one command line; resolves to its exit code. Errors a user can act on are printed, not thrown. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = args
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    ;(name === undefined ? io.err : io.out)(USAGE)
+    return name === undefined ? EXIT_USAGE : EXIT_OK
   }
-  const command = args.join(' ')
-  if (!['keys list', 'keys rotate', 'prune'].includes(command) || !(Number.isInteger(activateIn) && activateIn >= 0 && activateIn <= 86_400)) {
-    out(USAGE)
-    return 2
+  const command = COMMANDS[name]
+  if (!command) {
+    io.err(`bastion: unknown command "${name}"\n\n${USAGE}`)
+    return EXIT_USAGE
   }
-  const { store, where } = await storeFromEnv(env, resolve(env.BASTION_DATA_DIR || './data'))
   try {
-    if (command === 'prune') {
-      await store.migrate()
-      out(`pruned ${await store.prune(Date.now())} ended sessions from ${where}`)
-      return 0
+    return await command(rest, io)
+  } catch (e) {
+    // Configuration, a store that is down, a secret that does not match: one line, no stack.
+    if (e instanceof ConfigError || e instanceof StoreUnavailableError || e instanceof BastionError) {
+      io.err(`bastion ${name}: ${e.message}`)
+      return EXIT_FAILED
     }
-    const bastion = await createBastion({ ...optionsFromEnv(env), store, secret: resolveSecret(env, resolve(env.BASTION_DATA_DIR || './data')) })
-    try {
-      if (command === 'keys rotate') {
-        const kid = await bastion.rotateKeys({ activateIn })
-        out(`new signing key ${kid} in ${where}, published now, signing ${activateIn === 0 ? 'now' : `from ${new Date(Date.now() + activateIn * 1000).toISOString()}`}`)
-      }
-      const keys = await store.listKeys()
-      const now = Date.now()
-      for (const k of keys.sort((a, b) => b.createdAt - a.createdAt)) {
-        const state =
-          k.createdAt > now
-            ? `signs from ${new Date(k.createdAt).toISOString()}`
-            : k.retiredAt === null
-              ? 'signing'
-              : k.retiredAt > now
-                ? `signing until ${new Date(k.retiredAt).toISOString()}`
-                : `retired ${new Date(k.retiredAt).toISOString()}`
-        out(`${k.kid}  ${k.alg}  ${k.createdAt > now ? 'published' : 'created'} ${new Date(Math.min(k.createdAt, now)).toISOString()}  ${state}`)
-      }
-      return 0
-    } finally {
-      await bastion.close()
-    }
-  } finally {
-    await store.close()
+    throw e
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  run(process.argv.slice(2), process.env, (line) => process.stdout.write(line + '\n')).then(
-    (code) => process.exit(code),
+/** The process entry point: real stdout/stderr and environment, then exit with the code. */
+export function main(argv: string[]): void {
+  const io: CliIo = {
+    env: process.env,
+    out: (line) => process.stdout.write(line + '\n'),
+    err: (line) => process.stderr.write(line + '\n'),
+  }
+  run(argv, io).then(
+    (code) => {
+      process.exitCode = code
+      // A driver that keeps a socket open must not keep a finished command alive.
+      setTimeout(() => process.exit(code), 2_000).unref()
+    },
     (e: unknown) => {
-      process.stderr.write(`bastion: ${e instanceof ConfigError ? e.message : e instanceof Error ? e.message : String(e)}\n`)
-      process.exit(1)
+      process.stderr.write(`bastion: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+      process.exitCode = EXIT_FAILED
     },
   )
 }

@@ -1,6 +1,9 @@
 import { BastionError, type ErrorCode } from '../errors.ts'
 
 /** Answers that carry identity or tokens must never be cached by a browser or proxy. */
+/** What `new Headers(…)` accepts (the DOM's `HeadersInit`, without needing the DOM lib). */
+export type HeadersLike = ConstructorParameters<typeof Headers>[0]
+
 const BASE_HEADERS: Record<string, string> = {
   'Content-Type': 'application/json; charset=utf-8',
   'Cache-Control': 'no-store',
@@ -19,21 +22,21 @@ export function knownBody(response: Response): string | undefined {
   return response.bodyUsed ? undefined : knownBodies.get(response)
 }
 
-function textResponse(text: string, status: number, headers: HeadersInit): Response {
+function textResponse(text: string, status: number, headers: HeadersLike): Response {
   const res = new Response(text, { status, headers })
   knownBodies.set(res, text)
   return res
 }
 
 /** A JSON response with `Cache-Control: no-store` and `nosniff`; apps may use it for their own routes. */
-export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
+export function json(body: unknown, status = 200, headers?: HeadersLike): Response {
   if (!headers) return textResponse(JSON.stringify(body), status, BASE_HEADERS)
   const h = new Headers(BASE_HEADERS)
   new Headers(headers).forEach((v, k) => h.append(k, v))
   return textResponse(JSON.stringify(body), status, h)
 }
 
-export function noContent(headers?: HeadersInit): Response {
+export function noContent(headers?: HeadersLike): Response {
   const h = new Headers({ 'Cache-Control': 'no-store' })
   if (headers) new Headers(headers).forEach((v, k) => h.append(k, v))
   return new Response(null, { status: 204, headers: h })

@@ -7,7 +7,8 @@
  * await store.migrate()
  * ```
  */
-import pg from 'pg'
+import type pg from 'pg'
+import { requireOptional } from '../../optional-dependency.ts'
 import { StoreConflictError, StoreUnavailableError } from '../../errors.ts'
 import type {
   KeyRecord,
@@ -46,12 +47,15 @@ type Row = Record<string, unknown>
 
 // int8 (bigint) as a JS number, for this store's pool only: times in ms fit easily.
 const INT8_OID = 20
-const types: pg.CustomTypesConfig = {
+const typesOf = (driver: typeof pg): pg.CustomTypesConfig => ({
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID && format !== 'binary'
       ? (v: string) => Number(v)
-      : (pg.types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
-}
+      : (driver.types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+})
+
+/** The `pg` driver, installed by the application (an optional peer dependency). */
+const loadPg = (): typeof pg => requireOptional<typeof pg>('pg', 'The PostgreSQL store (@bastion/server/postgres)')
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v))
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v))
@@ -97,9 +101,9 @@ const unstorable = (key: string) => key.includes('\u0000')
  * is a conflict, anything else from the database or the network means the
  * store cannot answer. Programming errors pass through.
  */
-function translate(e: unknown): unknown {
+function translate(e: unknown, driver: typeof pg): unknown {
   if (e instanceof StoreConflictError || e instanceof StoreUnavailableError) return e
-  if (e instanceof pg.DatabaseError && e.code === '23505') {
+  if (e instanceof driver.DatabaseError && e.code === '23505') {
     return new StoreConflictError(e.detail ?? e.message)
   }
   if (e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError) {
@@ -110,12 +114,13 @@ function translate(e: unknown): unknown {
 }
 
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
+  const driver = loadPg()
   const ownPool = options.pool === undefined
   const pool =
     options.pool ??
-    new pg.Pool({
+    new driver.Pool({
       connectionString: options.connectionString,
-      types,
+      types: typesOf(driver),
       // Fail closed quickly instead of queueing requests behind a dead database.
       connectionTimeoutMillis: 3_000,
       // A database that accepts the connection but stops answering must not hang a request either.
@@ -141,7 +146,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     try {
       return await pool.query<Row>(text, values)
     } catch (e) {
-      throw translate(e)
+      throw translate(e, driver)
     }
   }
 
@@ -149,7 +154,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     try {
       return await inTransaction(pool, body)
     } catch (e) {
-      throw translate(e)
+      throw translate(e, driver)
     }
   }
 

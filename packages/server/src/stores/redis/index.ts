@@ -10,7 +10,8 @@
  * const revocations = redisRevocationBus({ url: 'redis://127.0.0.1:6379' })
  * ```
  */
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
+import { requireOptional } from '../../optional-dependency.ts'
 import { StoreUnavailableError } from '../../errors.ts'
 import type { RateLimitStore, RevocationBus } from '../../store.ts'
 
@@ -32,7 +33,9 @@ const failFast: RedisOptions = {
 
 /** A Redis client that reports errors only through the promises of its commands. */
 function connect(url: string, extra: RedisOptions = {}): Redis {
-  const client = new Redis(url, { ...failFast, ...extra })
+  // ioredis is installed by the application (an optional peer dependency).
+  const { Redis: Client } = requireOptional<typeof import('ioredis')>('ioredis', 'Redis rate limits and revocations (@bastion/server/redis)')
+  const client = new Client(url, { ...failFast, ...extra })
   // Without a listener ioredis prints every failed reconnect; callers see failures as rejections.
   client.on('error', () => {})
   return client

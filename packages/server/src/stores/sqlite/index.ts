@@ -1,15 +1,18 @@
 /**
  * The default store: one SQLite file, shared by every process on the host.
+ * It runs on Node's built-in `node:sqlite` (Node 24+) or on `better-sqlite3`
+ * (Node 20 and 22): the same file, the same durability, the same behaviour
+ * (driver.ts is the seam between the two).
  *
  * @example
  * ```ts
  * const store = sqliteStore({ file: './data/bastion.db' })
  * await store.migrate()
+ * store.driver // 'node:sqlite' | 'better-sqlite3'
  * ```
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
 import { StoreConflictError, StoreUnavailableError } from '../../errors.ts'
 import type {
   KeyRecord,
@@ -21,15 +24,42 @@ import type {
   Store,
   UserRecord,
 } from '../../store.ts'
+import { resolveSqliteDriver, type SqliteDatabase, type SqliteDriver, type SqliteDriverName, type SqliteStatement } from './driver.ts'
 import { migrations } from './migrations.ts'
+
+export {
+  availableSqliteDrivers,
+  openSqlite,
+  resolveSqliteDriver,
+  sqliteDriverFromEnv,
+  SQLITE_DRIVERS,
+  type SqliteDatabase,
+  type SqliteDriver,
+  type SqliteDriverName,
+  type SqliteErrorKind,
+  type SqliteOpenOptions,
+  type SqliteRow,
+  type SqliteRunResult,
+  type SqliteStatement,
+  type SqliteValue,
+} from './driver.ts'
 
 export interface SqliteStoreOptions {
   /** Path of the database file (its directory is created), or `':memory:'`. */
   file: string
+  /**
+   * Which SQLite library to run on (`BASTION_SQLITE_DRIVER` with
+   * `storeFromEnv`). Default: `node:sqlite` on Node 24+; on Node 20/22 the
+   * `better-sqlite3` addon, else `node:sqlite` where Node has it (22.13+).
+   * One asked for that cannot load stops the start with a ConfigError.
+   */
+  driver?: SqliteDriverName
 }
 
 export type SqliteStore = Store & {
   rateLimits: RateLimitStore
+  /** The SQLite library this store runs on, for log lines and the bench. */
+  readonly driver: SqliteDriverName
   /**
    * Deletes sessions (and their refresh tokens) whose absolute and idle ends
    * are both more than a day before `now`, and rate-limit windows that have
@@ -108,49 +138,52 @@ const toKey = (r: KeyRow): KeyRecord => ({
   retiredAt: r.retired_at,
 })
 
-/** Turns driver errors into the store's error vocabulary; anything else (a bug) passes through. */
-function translate(e: unknown): unknown {
-  if (e instanceof StoreConflictError || e instanceof StoreUnavailableError) return e
-  if (e instanceof Database.SqliteError) {
-    if (e.code.startsWith('SQLITE_CONSTRAINT_UNIQUE') || e.code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY')) {
-      return new StoreConflictError(e.message)
+/** Turns driver errors into the store's error vocabulary; anything else (a bug, a ConfigError) passes through. */
+function translator(driver: SqliteDriver): (e: unknown) => unknown {
+  return (e) => {
+    if (e instanceof StoreConflictError || e instanceof StoreUnavailableError) return e
+    switch (driver.classify(e)) {
+      case 'unique':
+        return new StoreConflictError((e as Error).message)
+      case 'closed':
+        return new StoreUnavailableError('sqlite: the store is closed', { cause: e })
+      case 'constraint':
+      case 'busy':
+      case 'error':
+        return new StoreUnavailableError(`sqlite: ${(e as Error).message}`, { cause: e })
+      case null:
+        return e
     }
-    return new StoreUnavailableError(`sqlite: ${e.message}`, { cause: e })
-  }
-  if (e instanceof TypeError && /database connection is not open/i.test(e.message)) {
-    return new StoreUnavailableError('sqlite: the store is closed', { cause: e })
-  }
-  return e
-}
-
-/** Runs a synchronous body and reports its errors as the store's errors, asynchronously. */
-async function run<T>(body: () => T): Promise<T> {
-  try {
-    return body()
-  } catch (e) {
-    throw translate(e)
   }
 }
 
 export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const { file } = options
-  let db: Database.Database
+  // A driver that is missing or cannot load is a ConfigError, thrown as is: it stops the start.
+  const driver = resolveSqliteDriver(options.driver)
+  const translate = translator(driver)
+  /** Runs a synchronous body and reports its errors as the store's errors, asynchronously. */
+  const run = async <T>(body: () => T): Promise<T> => {
+    try {
+      return body()
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  let db: SqliteDatabase
   try {
     if (file !== ':memory:' && file !== '') mkdirSync(dirname(file), { recursive: true })
-    db = new Database(file)
-    // busy_timeout first: switching to WAL needs a lock another process may hold.
-    db.pragma('busy_timeout = 5000')
-    db.pragma('journal_mode = WAL')
-    // FULL: a commit is on disk before it is acknowledged, even if the process is killed.
-    db.pragma('synchronous = FULL')
-    db.pragma('foreign_keys = ON')
+    // busy_timeout 5 s, journal_mode=WAL, synchronous=FULL (a commit is on disk before it is
+    // acknowledged, even if the process is killed), foreign_keys=ON: see driver.ts.
+    db = driver.open(file, { busyTimeoutMs: 5000 })
   } catch (e) {
     throw translate(e)
   }
 
   // Statements are prepared on first use: before migrate() the tables may not exist.
-  const cache = new Map<string, Database.Statement>()
-  const stmt = (sql: string): Database.Statement => {
+  const cache = new Map<string, SqliteStatement>()
+  const stmt = (sql: string): SqliteStatement => {
     let s = cache.get(sql)
     if (s === undefined) {
       s = db.prepare(sql)
@@ -159,26 +192,23 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     return s
   }
 
-  const getSession = (id: string): SessionRow | undefined =>
-    stmt('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined
+  const getSession = (id: string): SessionRow | undefined => stmt('SELECT * FROM sessions WHERE id = ?').get<SessionRow>(id)
 
-  const migrateTx = db.transaction(() => {
+  const migrateTx = () => {
     db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version    INTEGER PRIMARY KEY,
       applied_at INTEGER NOT NULL
     )`)
-    const applied = new Set(
-      (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
-    )
+    const applied = new Set(db.prepare('SELECT version FROM schema_migrations').all<{ version: number }>().map((r) => r.version))
     const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)')
     for (const m of migrations) {
       if (applied.has(m.version)) continue
       db.exec(m.sql)
       record.run(m.version, Date.now())
     }
-  })
+  }
 
-  const createSessionTx = db.transaction((s: NewSession): SessionRecord => {
+  const createSessionTx = (s: NewSession): SessionRecord => {
     stmt(
       `INSERT INTO sessions (id, user_id, kind, created_at, last_used_at, expires_at, refresh_expires_at,
          user_agent, ip, revoked_at, revoked_reason, generation)
@@ -190,13 +220,11 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       s.now,
     )
     return toSession(getSession(s.id)!)
-  })
+  }
 
-  const rotateTx = db.transaction((input: RotateRefreshInput): RotationOutcome => {
+  const rotateTx = (input: RotateRefreshInput): RotationOutcome => {
     const { presentedHash, successorHash, now, graceMs } = input
-    const token = stmt('SELECT session_id, generation, rotated_at FROM refresh_tokens WHERE hash = ?').get(presentedHash) as
-      | TokenRow
-      | undefined
+    const token = stmt('SELECT session_id, generation, rotated_at FROM refresh_tokens WHERE hash = ?').get<TokenRow>(presentedHash)
     if (token === undefined) return { kind: 'invalid', session: null }
     const row = getSession(token.session_id)
     if (row === undefined) return { kind: 'invalid', session: null }
@@ -235,28 +263,28 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
 
     stmt('UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ?').run(now, 'refresh_token_reuse', session.id)
     return { kind: 'reused', session: { ...session, revokedAt: now, revokedReason: 'refresh_token_reuse' } }
-  })
+  }
 
-  const revokeUserTx = db.transaction((userId: string, reason: string, now: number, exceptId: string | null) => {
-    const ids = (
-      stmt(
-        `SELECT id FROM sessions
-         WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_expires_at > ?
-           AND (? IS NULL OR id <> ?)`,
-      ).all(userId, now, now, exceptId, exceptId) as { id: string }[]
-    ).map((r) => r.id)
+  const revokeUserTx = (userId: string, reason: string, now: number, exceptId: string | null): string[] => {
+    const ids = stmt(
+      `SELECT id FROM sessions
+       WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_expires_at > ?
+         AND (? IS NULL OR id <> ?)`,
+    )
+      .all<{ id: string }>(userId, now, now, exceptId, exceptId)
+      .map((r) => r.id)
     const revoke = stmt('UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL')
     for (const id of ids) revoke.run(now, reason, id)
     return ids
-  })
+  }
 
-  const pruneTx = db.transaction((now: number) => {
+  const pruneTx = (now: number): number => {
     const cutoff = now - DAY_MS
     // refresh_tokens go with their session (ON DELETE CASCADE).
     const { changes } = stmt('DELETE FROM sessions WHERE expires_at < ? AND refresh_expires_at < ?').run(cutoff, cutoff)
     stmt('DELETE FROM rate_limits WHERE window_start + window_ms <= ?').run(now)
-    return changes
-  })
+    return Number(changes)
+  }
 
   const windowOf = (windowMs: number, now: number): number => now - (now % windowMs)
 
@@ -271,15 +299,13 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
              window_start = excluded.window_start,
              window_ms = excluded.window_ms
            RETURNING count, window_start`,
-        ).get(key, windowStart, windowMs) as { count: number; window_start: number }
+        ).get<{ count: number; window_start: number }>(key, windowStart, windowMs)!
         return { count: r.count, resetAt: r.window_start + windowMs }
       }),
     peek: (key, windowMs, now) =>
       run(() => {
         const windowStart = windowOf(windowMs, now)
-        const r = stmt('SELECT count, window_start FROM rate_limits WHERE key = ?').get(key) as
-          | { count: number; window_start: number }
-          | undefined
+        const r = stmt('SELECT count, window_start FROM rate_limits WHERE key = ?').get<{ count: number; window_start: number }>(key)
         return { count: r !== undefined && r.window_start === windowStart ? r.count : 0, resetAt: windowStart + windowMs }
       }),
     reset: (key) =>
@@ -290,11 +316,9 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   return {
     rateLimits,
+    driver: driver.name,
 
-    migrate: () =>
-      run(() => {
-        migrateTx.immediate()
-      }),
+    migrate: () => run(() => db.immediate(migrateTx)),
 
     createUser: (u) =>
       run(() => {
@@ -306,9 +330,10 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
             u.createdAt,
           )
         } catch (e) {
-          if (e instanceof Database.SqliteError && e.code.startsWith('SQLITE_CONSTRAINT')) {
+          const kind = driver.classify(e)
+          if (kind === 'unique' || kind === 'constraint') {
             throw new StoreConflictError(
-              /username/.test(e.message) ? `username already taken: ${u.username}` : `user already exists: ${u.id}`,
+              /username/.test((e as Error).message) ? `username already taken: ${u.username}` : `user already exists: ${u.id}`,
             )
           }
           throw e
@@ -316,12 +341,12 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       }),
     findUserByUsername: (username) =>
       run(() => {
-        const r = stmt('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined
+        const r = stmt('SELECT * FROM users WHERE username = ?').get<UserRow>(username)
         return r === undefined ? null : toUser(r)
       }),
     findUserById: (id) =>
       run(() => {
-        const r = stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined
+        const r = stmt('SELECT * FROM users WHERE id = ?').get<UserRow>(id)
         return r === undefined ? null : toUser(r)
       }),
     setPasswordHash: (userId, passwordHash) =>
@@ -329,7 +354,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId)
       }),
 
-    createSession: (s) => run(() => createSessionTx.immediate(s)),
+    createSession: (s) => run(() => db.immediate(() => createSessionTx(s))),
     findSession: (id) =>
       run(() => {
         const r = getSession(id)
@@ -342,10 +367,10 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
             `SELECT * FROM sessions
              WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_expires_at > ?
              ORDER BY last_used_at DESC, id`,
-          ).all(userId, now, now) as SessionRow[]
+          ).all<SessionRow>(userId, now, now)
         ).map(toSession),
       ),
-    rotateRefresh: (input) => run(() => rotateTx.immediate(input)),
+    rotateRefresh: (input) => run(() => db.immediate(() => rotateTx(input))),
     revokeSession: (id, reason, now) =>
       run(
         () =>
@@ -353,19 +378,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
             now,
             reason,
             id,
-          ).changes > 0,
+          ).changes !== 0,
       ),
     revokeUserSessions: (userId, reason, now, exceptId) =>
-      run(() => revokeUserTx.immediate(userId, reason, now, exceptId ?? null)),
+      run(() => db.immediate(() => revokeUserTx(userId, reason, now, exceptId ?? null))),
     revokedSince: (since) =>
-      run(() =>
-        (stmt('SELECT id FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at').all(since) as { id: string }[]).map(
-          (r) => r.id,
-        ),
-      ),
+      run(() => stmt('SELECT id FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at').all<{ id: string }>(since).map((r) => r.id)),
 
-    listKeys: () =>
-      run(() => (stmt('SELECT * FROM keys ORDER BY created_at, kid').all() as KeyRow[]).map(toKey)),
+    listKeys: () => run(() => stmt('SELECT * FROM keys ORDER BY created_at, kid').all<KeyRow>().map(toKey)),
     insertKey: (k) =>
       run(() => {
         stmt(
@@ -377,10 +397,10 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         stmt('UPDATE keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL').run(at, kid)
       }),
 
-    prune: (now) => run(() => pruneTx.immediate(now)),
+    prune: (now) => run(() => db.immediate(() => pruneTx(now))),
 
     close: async () => {
-      if (db.open) db.close()
+      db.close()
     },
   }
 }
