@@ -4,7 +4,8 @@
 // a laptop run skips that suite and says how to enable it; with CI=true a
 // missing service is a failure, never a silent skip.
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import net from 'node:net'
 
 const CI = ['1', 'true'].includes((process.env.CI ?? '').toLowerCase())
@@ -23,10 +24,27 @@ function reachable(url) {
   })
 }
 
+// Each run also writes vitest's JSON report, so the summary can give the counts per suite.
+const REPORTS = join('.tmp', 'test-reports')
+rmSync(REPORTS, { recursive: true, force: true })
+mkdirSync(REPORTS, { recursive: true })
+let runs = 0
+
 function run(label, args, env = {}) {
   process.stdout.write(`\n── ${label} ──\n`)
-  const r = spawnSync('npx', ['vitest', 'run', ...args], { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '1', ...env } })
-  return r.status === 0
+  const report = join(REPORTS, `${++runs}.json`)
+  const r = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '1', ...env },
+  })
+  let counts = { passed: 0, failed: 0, skipped: 0 }
+  try {
+    const j = JSON.parse(readFileSync(report, 'utf8'))
+    counts = { passed: j.numPassedTests, failed: j.numFailedTests, skipped: j.numPendingTests + (j.numTodoTests ?? 0) }
+  } catch {
+    // No report: the run died before writing one; its exit status says so.
+  }
+  return { ok: r.status === 0, counts }
 }
 
 const suites = [
@@ -71,15 +89,23 @@ for (const suite of suites) {
     results.push({ suite, status: CI ? 'MISSING' : 'skipped', why: missing })
     continue
   }
-  let passed = run(suite.label, suite.args)
-  for (const extra of suite.also ?? []) passed = run(`${suite.label}: ${extra.label}`, extra.args, extra.env) && passed
-  results.push({ suite, status: passed ? 'passed' : 'FAILED' })
+  const counts = { passed: 0, failed: 0, skipped: 0 }
+  let passed = true
+  for (const part of [{ label: suite.label, args: suite.args }, ...(suite.also ?? []).map((x) => ({ ...x, label: `${suite.label}: ${x.label}` }))]) {
+    const r = run(part.label, part.args, part.env)
+    passed = r.ok && passed
+    for (const k of Object.keys(counts)) counts[k] += r.counts[k]
+  }
+  results.push({ suite, status: passed ? 'passed' : 'FAILED', counts })
 }
 
-process.stdout.write('\n── summary ──\n')
+process.stdout.write(`\n── summary: Node ${process.version} ──\n`)
+const tally = (c) => (c ? `${String(c.passed).padStart(4)} passed${c.failed ? `, ${c.failed} failed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''}` : '')
 for (const r of results) {
-  process.stdout.write(`${r.status.padEnd(8)} ${r.suite.name.padEnd(9)} ${r.suite.label}${r.why ? ` — ${r.why}` : ''}\n`)
+  process.stdout.write(`${r.status.padEnd(8)} ${r.suite.name.padEnd(9)} ${tally(r.counts).padEnd(14)} ${r.suite.label}${r.why ? ` — ${r.why}` : ''}\n`)
 }
+const total = results.reduce((n, r) => n + (r.counts?.passed ?? 0), 0)
+process.stdout.write(`${total} tests passed on Node ${process.version}\n`)
 const skipped = results.filter((r) => r.status === 'skipped')
 if (skipped.length) process.stdout.write(`\n${skipped.length} suite(s) skipped because a service is missing (see above). CI=true turns a missing service into a failure.\n`)
 const bad = results.filter((r) => r.status === 'FAILED' || r.status === 'MISSING')

@@ -2,10 +2,13 @@
 import { spawn } from 'node:child_process'
 import { createServer } from 'vite'
 
-const vitePort = Number(process.env.VITE_PORT ?? 5173)
-const env = { SPA_ORIGIN: `http://localhost:${vitePort}`, ...process.env }
+const spaPort = Number(process.env.SPA_PORT ?? 5173)
+const apiPort = process.env.PORT ?? '3000'
+const env = { SPA_ORIGIN: `http://localhost:${spaPort}`, ...process.env }
+// The SPA calls the API it was started with (read by Vite as import.meta.env.VITE_API_URL).
+process.env.VITE_API_URL ??= `http://localhost:${apiPort}`
 const api = spawn(process.execPath, ['--watch-path=server.js', 'server.js'], { stdio: 'inherit', env })
-const vite = await createServer({ server: { port: vitePort, strictPort: true } })
+const vite = await createServer({ server: { port: spaPort, strictPort: true } })
 await vite.listen()
 vite.printUrls()
 

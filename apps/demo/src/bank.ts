@@ -71,8 +71,12 @@ export function transportHeaders(requestUrl: URL, publicOrigin: string | undefin
   return { 'Strict-Transport-Security': loopback ? 'max-age=300' : 'max-age=31536000; includeSubDomains' }
 }
 
+// nosniff on API answers too: `bastion audit` warned that an old browser could sniff them, or a page include one as a script.
 const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } })
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' },
+  })
 
 const error = (code: string, message: string, status: number) => json({ error: { code, message } }, status)
 

@@ -21,8 +21,9 @@ commands:
   prune                                         delete sessions that ended more than a day ago
   migrate                                       apply the store's migrations and exit
   sessions revoke --user <name>                 sign a user out everywhere
-  doctor [--url <url>]                          why a browser would drop or not send the cookies
-  audit <url>                                   black-box security report card of a deployment
+  doctor [--url <url>] [--json]                 why a browser would drop or not send the cookies
+  audit <url> [--username u --password p] [--json]
+                                                black-box security report card of a deployment
 
 \`bastion <command> --help\` for a command's options. Exit codes: 0 ok, 1 failed (or a
 check failed), 2 usage. The environment is the server's: DATABASE_URL or BASTION_DATA_DIR,

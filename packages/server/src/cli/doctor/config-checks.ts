@@ -209,6 +209,8 @@ export function checkConfig(env: NodeJS.ProcessEnv, url: URL | null): { view: Co
         detail: 'Browsers drop the Secure, __Host- and __Secure- cookies there: nobody can stay signed in. (The server refuses to start so.)',
         fix: `Serve it over HTTPS (a TLS proxy in front) and set BASTION_PUBLIC_ORIGIN=https://${parsed.host} and BASTION_TRUST_PROXY=1.`,
       })
+      // Still the origin browsers use: the site checks below compare against it, not the listen address.
+      view.publicOrigin = parsed
     } else {
       view.publicOrigin = parsed
       publicOk = parsed.origin
@@ -253,7 +255,8 @@ export function checkConfig(env: NodeJS.ProcessEnv, url: URL | null): { view: Co
     } else if (isLoopback(browserOrigin.hostname)) {
       findings.push({ id: 'cookie-secure-context', severity: 'pass', title: `${browserOrigin.origin} is loopback: Chromium and Firefox keep Secure cookies there` })
       findings.push({ ...SAFARI, detail: `${SAFARI.detail} (${browserOrigin.origin})` })
-    } else {
+    } else if (browserOrigin !== view.publicOrigin) {
+      // (A plain-http BASTION_PUBLIC_ORIGIN was reported above, with its own fix.)
       findings.push({
         id: 'cookie-plain-http',
         severity: 'fail',
