@@ -1,2 +1,3 @@
-import Database = require('better-sqlite3')
-export = Database
+// The better-sqlite3 module itself; @bastion/server declares the few parts it uses.
+declare const betterSqlite3: unknown
+export = betterSqlite3

@@ -1,6 +1,6 @@
 import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
-import type { Server } from 'node:http'
+import { request as httpRequest, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -394,6 +394,27 @@ export function describeAdapterConformance(name: string, start: StartApp): void 
       const res = await call('/auth/nope')
       expect(res.status).toBe(404)
       expect(await errorCode(res)).toBe('not_found')
+    })
+
+    it('every answer declares its own length: Content-Length equals the bytes sent, across answers of different lengths', async () => {
+      // A wrong length breaks the connection for the next answer. (The shared-header bug this guards against, seen with
+      // @hono/node-server's Response in its own process, is reproduced by examples/hono's test, not in this worker.)
+      const { jar } = await login()
+      const paths = ['/auth/sessions', '/auth/session', '/.well-known/jwks.json', '/auth/nope', '/auth/sessions', '/auth/session']
+      for (const path of paths) {
+        const { declared, received } = await new Promise<{ declared: string | undefined; received: number }>((resolve, reject) => {
+          const req = httpRequest(app.url + path, { headers: { cookie: jar.header(path) ?? '' } }, (res) => {
+            let n = 0
+            res.on('data', (chunk: Buffer) => (n += chunk.length))
+            res.on('end', () => resolve({ declared: res.headers['content-length'], received: n }))
+            res.on('error', reject)
+          })
+          req.setTimeout(5_000, () => req.destroy(new Error(`${path}: no complete answer within 5 s`)))
+          req.on('error', reject)
+          req.end()
+        })
+        if (declared !== undefined) expect(Number(declared), path).toBe(received)
+      }
     })
 
     it('GET /.well-known/jwks.json answers the public keys', async () => {

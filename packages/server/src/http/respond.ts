@@ -30,7 +30,9 @@ function textResponse(text: string, status: number, headers: HeadersLike): Respo
 
 /** A JSON response with `Cache-Control: no-store` and `nosniff`; apps may use it for their own routes. */
 export function json(body: unknown, status = 200, headers?: HeadersLike): Response {
-  if (!headers) return textResponse(JSON.stringify(body), status, BASE_HEADERS)
+  // A copy each time: @hono/node-server writes Content-Length into the plain object it is given, which would
+  // otherwise fix every later answer's length to the first one's (a corrupted connection).
+  if (!headers) return textResponse(JSON.stringify(body), status, { ...BASE_HEADERS })
   const h = new Headers(BASE_HEADERS)
   new Headers(headers).forEach((v, k) => h.append(k, v))
   return textResponse(JSON.stringify(body), status, h)
