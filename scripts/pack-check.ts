@@ -145,13 +145,17 @@ interface Packed {
   files: { path: string }[]
 }
 
-async function pack(): Promise<{ server: string; client: string }> {
+type Tarballs = { server: string; client: string; addon: string }
+
+async function pack(): Promise<Tarballs> {
   const tarballs = join(work, 'tarballs')
   mkdirSync(tarballs)
-  await step('build both packages (npm run build)', () => ok('npm', ['run', 'build', '--silent'], ROOT))
+  await step('build the packages (npm run build)', () => ok('npm', ['run', 'build', '--silent'], ROOT))
   const packed = await step('npm pack', async () => {
     const r = await ok('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tarballs, '--workspace', '@bastion/server', '--workspace', '@bastion/client'], ROOT)
-    return JSON.parse(r.stdout) as Packed[]
+    // The addon is not a workspace: npm would install a workspace's dependencies (and compile better-sqlite3) whatever its engines say.
+    const addon = await ok('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tarballs, './packages/sqlite-addon'], ROOT)
+    return [...(JSON.parse(r.stdout) as Packed[]), ...(JSON.parse(addon.stdout) as Packed[])]
   })
   const byName = new Map(packed.map((p) => [p.name, p]))
   const expected: Record<string, string[]> = {
@@ -160,6 +164,7 @@ async function pack(): Promise<{ server: string; client: string }> {
       'dist/stores/sqlite/index.js', 'dist/stores/postgres/index.js', 'dist/stores/redis/index.js', 'src/index.ts'],
     '@bastion/client': ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/react.js', 'dist/react.d.ts', 'dist/vue.js',
       'dist/vue.d.ts', 'dist/axios.js', 'dist/axios.d.ts', 'src/index.ts'],
+    '@bastion/sqlite-addon': ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.d.ts'],
   }
   for (const [name, required] of Object.entries(expected)) {
     const p = byName.get(name) ?? fail(`npm pack made no tarball for ${name}`)
@@ -169,7 +174,8 @@ async function pack(): Promise<{ server: string; client: string }> {
     check(stray.length === 0, `${p.filename} ships test files: ${stray.join(', ')}`)
     console.log(`    ${p.filename}: ${p.files.length} files, ${(p.size / 1024).toFixed(1)} KiB packed, ${(p.unpackedSize / 1024).toFixed(1)} KiB unpacked`)
   }
-  return { server: join(tarballs, byName.get('@bastion/server')!.filename), client: join(tarballs, byName.get('@bastion/client')!.filename) }
+  const at = (name: string) => join(tarballs, byName.get(name)!.filename)
+  return { server: at('@bastion/server'), client: at('@bastion/client'), addon: at('@bastion/sqlite-addon') }
 }
 
 // ── 2. a fresh project from the tarballs ─────────────────────────────────────
@@ -262,18 +268,34 @@ async function contractCheck(base: string): Promise<void> {
   check(after.status === 401, `the access token from before logout still works: ${after.status}`)
 }
 
+/**
+ * What the registry would serve for @bastion/server's own dependency on the addon (an optional dependency, by
+ * version): the tarball. npm still applies the addon's engines field, so on Node 24+ it is skipped.
+ */
+const registryStandIns = (tarballs: Tarballs) => ({ '@bastion/sqlite-addon': `file:${tarballs.addon}` })
+
 /** A fresh project with the tarballs and express, nothing else. */
-async function installApp(tarballs: { server: string; client: string }): Promise<string> {
+async function installApp(tarballs: Tarballs): Promise<string> {
   const app = join(work, 'app')
   mkdirSync(app)
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'my-app', private: true, type: 'module',
-    dependencies: { '@bastion/server': `file:${tarballs.server}`, '@bastion/client': `file:${tarballs.client}`, express: '^5.1.0' } }, null, 2))
+    dependencies: { '@bastion/server': `file:${tarballs.server}`, '@bastion/client': `file:${tarballs.client}`, express: '^5.1.0' },
+    overrides: registryStandIns(tarballs) }, null, 2))
   await ok('npm', ['install', '--no-audit', '--no-fund'], app)
   return app
 }
 
 async function freshApp(app: string): Promise<void> {
   check(!existsSync(join(app, 'node_modules/pg')) && !existsSync(join(app, 'node_modules/ioredis')), 'pg or ioredis was installed without being asked for')
+  const builtIn = Number(process.versions.node.split('.')[0]) >= 24
+  const addon = existsSync(join(app, 'node_modules/better-sqlite3'))
+  check(builtIn ? !addon : addon, builtIn ? 'better-sqlite3 was installed (and compiled) on a Node line with node:sqlite' : 'better-sqlite3 was not installed on a Node line without node:sqlite')
+  await step(`the embedded store runs on ${builtIn ? 'node:sqlite (nothing compiled)' : 'better-sqlite3 (the addon)'}`, async () => {
+    const script = `import { sqliteStore } from '@bastion/server/sqlite'; const s = sqliteStore({ file: 'data/probe.sqlite' }); await s.migrate(); console.log(s.driver); await s.close()`
+    const r = await ok(process.execPath, ['--input-type=module', '-e', script], app)
+    check(r.stdout.trim() === (builtIn ? 'node:sqlite' : 'better-sqlite3'), `driver: ${r.stdout.trim()}`)
+    check(!/ExperimentalWarning/.test(r.stderr), `a warning on this Node line: ${r.stderr}`)
+  })
 
   await step('plain node imports every server and client entry point', async () => {
     const entries = ['@bastion/server', '@bastion/server/web', '@bastion/server/node', '@bastion/server/express', '@bastion/server/fastify', '@bastion/server/hono',
@@ -407,15 +429,16 @@ void AuthProvider; void useAuth; void createAuthPlugin; void useVueAuth
 // ── 3. the React example, built from the tarballs ────────────────────────────
 
 /** examples/react-express as a user clones it, depending on the tarballs instead of the registry. */
-async function installExample(tarballs: { server: string; client: string }): Promise<string> {
+async function installExample(tarballs: Tarballs): Promise<string> {
   const source = join(ROOT, 'examples/react-express')
   check(existsSync(join(source, 'package.json')), 'examples/react-express is missing')
   const dir = join(work, 'react-express')
   cpSync(source, dir, { recursive: true, filter: (p) => !/(^|\/)(node_modules|dist|data)(\/|$)/.test(p.slice(source.length)) })
-  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; overrides?: Record<string, string> }
   check(/^\^?\d/.test(pkg.dependencies['@bastion/server'] ?? '') && /^\^?\d/.test(pkg.dependencies['@bastion/client'] ?? ''), 'the example must depend on the packages by version')
   pkg.dependencies['@bastion/server'] = `file:${tarballs.server}`
   pkg.dependencies['@bastion/client'] = `file:${tarballs.client}`
+  pkg.overrides = registryStandIns(tarballs)
   writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2))
   await ok('npm', ['install', '--no-audit', '--no-fund'], dir)
   return dir
