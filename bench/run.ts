@@ -27,6 +27,7 @@ import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import pg from 'pg'
+import { availableSqliteDrivers, resolveSqliteDriver, type SqliteDriverName } from '@bastion/server/sqlite'
 import { renderSvg } from './plot.ts'
 import { updatePage } from './report.ts'
 
@@ -447,7 +448,26 @@ function refreshRequests(pool: Pooled[]): { requests: autocannon.Request[]; rese
   return { requests, reset: () => pool.forEach((s) => (s.busy = false)) }
 }
 
-async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, string>): Promise<void> {
+/**
+ * Refresh on SQLite once per driver this Node loads (the path writes, so the driver matters): the default one
+ * (node:sqlite on Node 24+, better-sqlite3 before) under `refresh.sqlite`, the other under `refresh.sqlite.<driver>`
+ * (`refresh.sqlite.better-sqlite3`, `refresh.sqlite.node-sqlite`).
+ * Both load on one line only where better-sqlite3 is built for it (CI puts a build for Node 24 on NODE_PATH).
+ */
+async function sqliteRefreshGroups(): Promise<void> {
+  const def = resolveSqliteDriver().name
+  const others = availableSqliteDrivers().filter((d) => d !== def)
+  await refreshGroup('sqlite', {}, def)
+  const idOf = (d: SqliteDriverName) => `refresh.sqlite.${d.replace(/[^a-z0-9]+/g, '-')}`
+  for (const d of others) await refreshGroup('sqlite', { BASTION_SQLITE_DRIVER: d }, d, idOf(d))
+  if (!others.length) out(`  (refresh on ${def} only: the other SQLite driver does not load on Node ${process.version})\n`)
+  else {
+    const rps = (id: string) => rows.find((r) => r.id === id)?.rps ?? NaN
+    out(`  refresh on ${others[0]} ÷ on ${def}: ${(rps(idOf(others[0]!)) / rps('refresh.sqlite')).toFixed(2)} (same run, Node ${process.version})\n`)
+  }
+}
+
+async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, string>, driver?: SqliteDriverName, id = `refresh.${store}`): Promise<void> {
   const srv = await server('bench/servers/bastion-node.ts', { ...env, ...ENV.refreshSqlite })
   const url = srv.ready.url
   const { browserLogin } = await import('./servers/common.ts')
@@ -457,15 +477,15 @@ async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, st
     pool.push({ refresh: s.refresh, csrf: s.csrf, busy: false })
   }
   const { requests, reset } = refreshRequests(pool)
-  const label = store === 'sqlite' ? 'SQLite' : 'PostgreSQL'
-  await group(`refresh-${store}`, srv.ready.pid, [
-    { id: `refresh.${store}.public`, stack: 'bastion', label: `Bastion on ${label}  GET /api/public`, target: { url: `${url}/api/public` } },
+  const label = store === 'sqlite' ? `SQLite (${driver})` : 'PostgreSQL'
+  await group(id.replace(/\./g, '-'), srv.ready.pid, [
+    { id: `${id}.public`, stack: 'bastion', label: `Bastion on ${label}  GET /api/public`, target: { url: `${url}/api/public` } },
     {
-      id: `refresh.${store}`,
+      id,
       stack: 'bastion',
       label: `Bastion on ${label}  POST /auth/refresh (rotation)`,
       target: { url, requests, reset },
-      baseline: `refresh.${store}.public`,
+      baseline: `${id}.public`,
     },
   ])
   await srv.stop()
@@ -645,13 +665,13 @@ function startMicro(): Promise<{ status: number | null; stdout: string; stderr: 
   return new Promise((resolve) => child.once('exit', (status) => resolve({ status, stdout, stderr })))
 }
 let microRun = SMOKE && want('micro') ? startMicro() : undefined
-if (SMOKE) {
+if (SMOKE && ONLY === null) {
   for (const script of ['bare', 'bastion-node', 'bastion-demo', 'bastion-express', 'peer-express-jwt', 'peer-better-auth']) prestart(`bench/servers/${script}.ts`)
   for (const env of [ENV.refreshSqlite, ENV.login, ENV.flood, ENV.memory]) prestart('bench/servers/bastion-node.ts', env)
 }
 try {
   await throughput()
-  if (want('refresh-sqlite')) await refreshGroup('sqlite', {})
+  if (want('refresh-sqlite')) await sqliteRefreshGroups()
   if (want('refresh-postgres')) await postgresGroup()
   out('\n')
   if (want('login')) await loginGroups()

@@ -102,7 +102,7 @@ for (const suite of suites) {
 process.stdout.write(`\n── summary: Node ${process.version} ──\n`)
 const tally = (c) => (c ? `${String(c.passed).padStart(4)} passed${c.failed ? `, ${c.failed} failed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''}` : '')
 for (const r of results) {
-  process.stdout.write(`${r.status.padEnd(8)} ${r.suite.name.padEnd(9)} ${tally(r.counts).padEnd(14)} ${r.suite.label}${r.why ? ` — ${r.why}` : ''}\n`)
+  process.stdout.write(`${r.status.padEnd(8)} ${r.suite.name.padEnd(9)} ${tally(r.counts).padEnd(24)} ${r.suite.label}${r.why ? ` — ${r.why}` : ''}\n`)
 }
 const total = results.reduce((n, r) => n + (r.counts?.passed ?? 0), 0)
 process.stdout.write(`${total} tests passed on Node ${process.version}\n`)
