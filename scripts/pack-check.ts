@@ -119,7 +119,8 @@ function startProcess(cmd: string, args: string[], cwd: string, env: NodeJS.Proc
   return new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`${cmd} ${args.join(' ')} not ready after ${timeoutMs} ms:\n${output}`)), timeoutMs)
     const onData = (d: Buffer) => {
-      output += d
+      // Without colour codes: vite prints `localhost:\x1b[1m5173` when it thinks it has a terminal.
+      output += d.toString().replace(/\x1b\[[0-9;]*m/g, '')
       const m = output.match(ready)
       if (m) {
         clearTimeout(timer)
@@ -297,11 +298,14 @@ async function freshApp(app: string): Promise<void> {
     check(!/ExperimentalWarning/.test(r.stderr), `a warning on this Node line: ${r.stderr}`)
   })
 
-  await step('plain node imports every server and client entry point', async () => {
+  await step('plain node imports every server and client entry point (and require() does, from CommonJS)', async () => {
     const entries = ['@bastion/server', '@bastion/server/web', '@bastion/server/node', '@bastion/server/express', '@bastion/server/fastify', '@bastion/server/hono',
       '@bastion/server/sqlite', '@bastion/server/postgres', '@bastion/server/redis', '@bastion/client', '@bastion/client/axios']
     const script = `for (const e of ${JSON.stringify(entries)}) { const m = await import(e); if (!Object.keys(m).length) throw new Error(e + ' exports nothing') }`
     await ok(process.execPath, ['--input-type=module', '-e', script], app)
+    // A CommonJS app too: Node 20.19+ loads these ES modules through require() (no top-level await in them).
+    const cjs = await ok(process.execPath, ['-e', `const { createBastion } = require('@bastion/server'); const { bastionExpress } = require('@bastion/server/express'); console.log(typeof createBastion, typeof bastionExpress)`], app)
+    check(cjs.stdout.trim() === 'function function', `require() from CommonJS: ${cjs.stdout}${cjs.stderr}`)
   })
 
   await step('a missing driver names the package to install', async () => {
@@ -458,7 +462,7 @@ async function reactExample(dir: string): Promise<void> {
   await step('vite build of the SPA', () => ok('npx', ['vite', 'build'], dir, { VITE_API_URL: api }))
   await step('start its API (plain node) and serve the built SPA on its own port', async () => {
     await startProcess(process.execPath, ['server.js'], dir, { PORT: String(apiPort), SPA_ORIGIN: spa }, /http:\/\/\S+/)
-    await startProcess('npx', ['vite', 'preview', '--port', String(spaPort), '--strictPort', '--host', 'localhost'], dir, {}, new RegExp(`localhost:${spaPort}`))
+    await startProcess('npx', ['vite', 'preview', '--port', String(spaPort), '--strictPort', '--host', 'localhost'], dir, { NO_COLOR: '1' }, new RegExp(`localhost:${spaPort}`))
   })
   await step('Chromium: sign in, call, POST, devices, sign out, screenshot', async () => {
     const { chromium } = await import('playwright-core')
