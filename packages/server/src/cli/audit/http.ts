@@ -6,6 +6,8 @@
  * tokens in bodies).
  */
 
+import { readCapped } from '../read-capped.ts'
+
 export const MAX_REQUESTS = 100
 export const MAX_TOTAL_MS = 60_000
 /** A body is read up to this many bytes (an auth answer is a few hundred). */
@@ -55,24 +57,6 @@ function reason(e: unknown, timeoutMs: number): string {
   return String(e)
 }
 
-async function readCapped(res: Response): Promise<string> {
-  if (!res.body) return ''
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    chunks.push(value)
-    size += value.byteLength
-    if (size >= MAX_BODY_BYTES) {
-      await reader.cancel().catch(() => {})
-      break
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
-
 export class HttpClient {
   readonly log: Exchange[] = []
   readonly startedAt = Date.now()
@@ -103,7 +87,7 @@ export class HttpClient {
     try {
       const signal = AbortSignal.timeout(timeout)
       res = await fetch(url, { method, headers, redirect: 'manual', signal, ...(body !== undefined ? { body } : {}) })
-      text = await readCapped(res)
+      text = await readCapped(res, MAX_BODY_BYTES)
     } catch (e) {
       if (this.remainingMs() <= 0) throw new AuditStopped(`the time bound of ${Math.round(this.limits.totalMs / 1000)} s was reached`)
       throw new RequestFailed(`${method} ${url.pathname}: ${reason(e, timeout)}`)

@@ -10,6 +10,7 @@ import type { Finding } from '../report.ts'
 import { SAFARI, type ConfigView } from './config-checks.ts'
 import { analyseCookies, parseSetCookie, type CookieRole, type ObservedCookie, type SetCookie } from './set-cookie.ts'
 import { differentLoopbackSites, isLoopback } from './site.ts'
+import { readCapped } from '../read-capped.ts'
 
 export interface LiveOptions {
   url: URL
@@ -41,29 +42,11 @@ interface Answer {
   receivedAt: number
 }
 
-async function readCapped(response: Response): Promise<string> {
-  if (!response.body) return ''
-  const reader = response.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    chunks.push(value)
-    size += value.byteLength
-    if (size >= MAX_BODY) {
-      await reader.cancel().catch(() => {})
-      break
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8')
-}
-
 async function send(url: URL, init: RequestInit, timeoutMs: number): Promise<Answer> {
   const sentAt = Date.now()
   // One signal for the whole exchange: headers and body both arrive within the timeout, or it aborts.
   const response = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
-  const text = await readCapped(response)
+  const text = await readCapped(response, MAX_BODY)
   const receivedAt = Date.now()
   let json: unknown
   if (/\bjson\b/i.test(response.headers.get('content-type') ?? '')) {
