@@ -45,6 +45,12 @@ const cacheIndex = (token: string) => token.slice(-CACHE_INDEX_CHARS)
  * signature's end, a hit only when the whole token is identical: no
  * signature check, no async hop); only its expiry is re-checked.
  */
+/** A freshly signed access token and when it expires (ms since the epoch). */
+export interface SignedAccessToken {
+  token: string
+  expiresAt: number
+}
+
 export class AccessTokens {
   private readonly cache = new Map<string, { token: string; claims: AccessClaims }>()
   private readonly cacheSize: number
@@ -56,7 +62,7 @@ export class AccessTokens {
     this.cacheSize = options.cacheSize ?? 10_000
   }
 
-  async sign(subject: { userId: string; username: string; sessionId: string; clientId: string }): Promise<{ token: string; expiresAt: number }> {
+  async sign(subject: { userId: string; username: string; sessionId: string; clientId: string }): Promise<SignedAccessToken> {
     const { kid, alg, key } = this.keyring.signingKey()
     const iat = Math.floor(this.options.now() / 1000)
     const exp = iat + this.options.ttl

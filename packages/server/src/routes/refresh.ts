@@ -1,0 +1,84 @@
+import type { RouteFamily } from '../context.ts'
+import { maskToken } from '../csrf/token.ts'
+import { BastionError } from '../errors.ts'
+import { checkOrigin } from '../guards/origin.ts'
+import { singleCookie } from '../guards/request-info.ts'
+import { readJsonObject, stringField } from '../http/body.ts'
+import { errorResponse, json } from '../http/respond.ts'
+import { hashRefreshToken, refreshTokenSession, successorOf } from '../sessions.ts'
+import { CLIENT_ID } from '../services/sessions.ts'
+import type { SessionKind } from '../store.ts'
+
+/**
+ * `POST /auth/refresh`: rotates the refresh token (browser cookie, or a
+ * native client's `{"refreshToken"}`) and issues a new access token.
+ *
+ * A token rotated less than the grace ago yields the same successor (two tabs
+ * racing stay signed in); a token rotated before that is a replay, and the
+ * whole session is revoked. The rotation is one atomic store operation.
+ */
+export const refreshRoutes: RouteFamily = (ctx) => {
+  const { config, store, access, auth, cookies, sessions, keys } = ctx
+  const { now } = config
+  return [
+    {
+      method: 'POST',
+      path: `${config.basePath}/refresh`,
+      async handler(request, info) {
+        const isJson = /^application\/json/i.test(request.headers.get('content-type') ?? '')
+        const body = isJson ? await readJsonObject(request, config.maxBodyBytes) : {}
+        const bearerMode = body.refreshToken !== undefined
+        const refuse = (message: string) =>
+          bearerMode ? errorResponse(new BastionError('unauthenticated', message)) : cookies.unauthenticatedClearing(message)
+        let presented: string | undefined
+        if (bearerMode) {
+          auth.refuseBrowsers(request)
+          presented = stringField(body, 'refreshToken', { max: 256 })
+        } else {
+          checkOrigin(request, info, config)
+          presented = singleCookie(info, config.cookies.refresh.name)
+          if (!presented) return cookies.unauthenticatedClearing('No refresh token; sign in again.')
+        }
+        const sessionId = refreshTokenSession(presented)
+        if (!sessionId) return refuse('The refresh token is not valid.')
+        if (!bearerMode) auth.checkCsrf(request, info, [{ kind: 'session', sessionId }])
+        const expectedKind: SessionKind = bearerMode ? 'bearer' : 'cookie'
+        // A browser's token presented as a native one (or the reverse) is refused before anything changes.
+        const known = await store.findSession(sessionId)
+        if (!known || known.kind !== expectedKind) {
+          return refuse(bearerMode ? 'The refresh token is not valid; sign in again.' : 'The session has ended; sign in again.')
+        }
+        const t = now()
+        const successor = successorOf(keys.refreshSuccessor, presented, sessionId)
+        const outcome = await store.rotateRefresh({
+          presentedHash: hashRefreshToken(presented),
+          successorHash: hashRefreshToken(successor),
+          now: t,
+          graceMs: config.refreshGrace * 1000,
+          refreshExpiresAt: (s) => Math.min(s.expiresAt, t + config.refreshTtl * 1000),
+        })
+        if (outcome.kind === 'reused') {
+          await sessions.broadcastRevoked([outcome.session.id])
+          config.log({ level: 'warn', event: 'refresh_token_reuse', session: outcome.session.id, user: outcome.session.userId, ip: info.clientIp })
+        }
+        if (outcome.kind === 'reused' || outcome.kind === 'invalid' || outcome.session.id !== sessionId || outcome.session.kind !== expectedKind) {
+          return refuse(bearerMode ? 'The refresh token is not valid; sign in again.' : 'The session has ended; sign in again.')
+        }
+        const user = await store.findUserById(outcome.session.userId)
+        if (!user) return cookies.unauthenticatedClearing('The account no longer exists.')
+        const token = await access.sign({ userId: user.id, username: user.username, sessionId, clientId: CLIENT_ID[expectedKind] })
+        config.log({ level: 'info', event: 'refresh', via: expectedKind, user: user.id, session: sessionId, ip: info.clientIp })
+        if (bearerMode) {
+          return json({ accessToken: token.token, refreshToken: successor, tokenType: 'Bearer', expiresIn: config.accessTtl })
+        }
+        const csrf = singleCookie(info, config.cookies.csrf.name)!
+        const res = json({ session: sessions.view(outcome.session, token.expiresAt), csrfToken: maskToken(csrf) })
+        cookies.setAccess(res.headers, token.token)
+        cookies.setRefresh(res.headers, successor, outcome.session)
+        // The CSRF cookie lives as long as the session's refresh token does, so it is renewed with it.
+        cookies.setCsrf(res.headers, csrf, cookies.maxAge(outcome.session))
+        return res
+      },
+    },
+  ]
+}
