@@ -65,7 +65,7 @@ async function seedSessions(n: number): Promise<void> {
           refreshExpiresAt: t + 14 * 86400_000,
           userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
           ip: `10.${(j >> 16) & 255}.${(j >> 8) & 255}.${j & 255}`,
-          refreshHash: randomBytes(32).toString('base64url'),
+          tokenSalt: randomBytes(16).toString('base64url'),
         }),
       )
     }

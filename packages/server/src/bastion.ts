@@ -59,6 +59,13 @@ export interface Bastion {
    * before the first token signed with it arrives. Use it on a cluster.
    */
   rotateKeys(options?: { activateIn?: number }): Promise<string>
+  /**
+   * For an incident: ends every session and refuses every access token issued
+   * before the next whole second, on every instance within the revocation
+   * bound (milliseconds with a bus, about 5 s by store poll without), as one
+   * write, not one per session. Users sign in again normally. Returns the bound (ms).
+   */
+  revokeAllSessions(): Promise<number>
   createUser(username: string, password: string): Promise<PublicUser>
   findUser(username: string): Promise<PublicUser | null>
   close(): Promise<void>
@@ -99,7 +106,11 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   const keyring = new Keyring(store, deriveKey(config.secret, 'key-wrap'), config.algorithm, config.accessTtl + KEY_VERIFY_SLACK, now)
   await keyring.init()
   keyring.startReloading(keyReload * 1000, (e) => config.log({ level: 'error', event: 'key_reload_failed', error: String(e) }))
-  const keys = { csrf: deriveKey(config.secret, 'csrf'), refreshSuccessor: deriveKey(config.secret, 'refresh-successor') }
+  const keys = {
+    csrf: deriveKey(config.secret, 'csrf'),
+    refreshToken: deriveKey(config.secret, 'refresh-generation'),
+    refreshSuccessor: deriveKey(config.secret, 'refresh-successor'),
+  }
   const access = new AccessTokens(keyring, { issuer: config.issuer, audience: config.audience, ttl: config.accessTtl, now })
   const revoked = new RevocationList((config.accessTtl + 120) * 1000, now, config.revocationBus)
   await revoked.start(store, (e) => {
@@ -129,7 +140,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     auth,
     cookies,
     credentials: makeCredentials(config, store, limiter, hasher),
-    sessions: makeSessions(config, store, access, revoked, cookies, keys.csrf),
+    sessions: makeSessions(config, store, access, revoked, cookies, keys),
     keys,
   }
   const router = createRouter(CORE_ROUTES.flatMap((family) => family(ctx)))
@@ -218,6 +229,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     decorate,
     corsHeaders: appCorsHeaders,
     rotateKeys: (opts) => keyring.rotate(opts?.activateIn ?? 0),
+    revokeAllSessions: () => ctx.sessions.revokeAll(),
     async createUser(username, password) {
       return publicUser(await ctx.credentials.createUser(username, password))
     },

@@ -23,7 +23,13 @@ export interface BastionContext {
   readonly credentials: Credentials
   readonly sessions: Sessions
   /** Keys derived from the server secret, one per purpose. */
-  readonly keys: { readonly csrf: Uint8Array; readonly refreshSuccessor: Uint8Array }
+  readonly keys: {
+    readonly csrf: Uint8Array
+    /** MAC of refresh-token generations (sessions.ts). */
+    readonly refreshToken: Uint8Array
+    /** Successors of legacy refresh tokens, for sessions made before the generation format. */
+    readonly refreshSuccessor: Uint8Array
+  }
 }
 
 /** Path parameters of a matched route, e.g. `{ id }` for `/auth/sessions/:id`. */

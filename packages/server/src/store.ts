@@ -29,6 +29,15 @@ export interface SessionRecord {
   revokedReason: string | null
   /** Generation of the current refresh token (0 for the first). */
   generation: number
+  /**
+   * Per-session salt of the refresh-token MAC (see `sessions.ts`): with the
+   * server secret it proves any generation of this session's tokens, so none
+   * needs to be stored. Null for a session made before this format, until its
+   * next refresh moves it.
+   */
+  tokenSalt: string | null
+  /** When the current generation was issued by a rotation (null before the first): the start of the previous token's grace. */
+  rotatedAt: number | null
 }
 
 export interface NewSession {
@@ -40,19 +49,27 @@ export interface NewSession {
   refreshExpiresAt: number
   userAgent: string | null
   ip: string | null
-  /** SHA-256 of the first refresh token; the raw token is never stored. */
-  refreshHash: string
+  /** Salt of the session's refresh-token MAC; no token is stored. */
+  tokenSalt: string
 }
 
+/**
+ * A refresh token presented for rotation, already checked by the core: a
+ * generation whose MAC verified, or (for a session made before the
+ * generation format) the SHA-256 of a legacy random token.
+ */
+export type PresentedRefresh = { generation: number } | { legacyHash: string }
+
 export interface RotateRefreshInput {
-  presentedHash: string
-  /** Hash of the successor, computed by the core before the call. */
-  successorHash: string
+  sessionId: string
+  presented: PresentedRefresh
   now: number
   /** How long after a rotation the immediately previous token still yields the same successor. */
   graceMs: number
   /** New idle deadline, capped by the core at the session's absolute end. */
   refreshExpiresAt: (session: SessionRecord) => number
+  /** Set on a legacy session as it rotates into the generation format (it keeps its salt from then on). */
+  tokenSalt: string
 }
 
 export type RotationOutcome =
@@ -62,7 +79,7 @@ export type RotationOutcome =
   | { kind: 'grace'; session: SessionRecord }
   /** The presented token was rotated before and is replayed: the session is now revoked. */
   | { kind: 'reused'; session: SessionRecord }
-  /** Unknown token, or its session is revoked or expired. */
+  /** Unknown session or token, a generation never issued, or the session is revoked or expired: nothing changed. */
   | { kind: 'invalid'; session: SessionRecord | null }
 
 export interface KeyRecord {
@@ -86,10 +103,16 @@ export interface Store {
   setPasswordHash(userId: string, passwordHash: string): Promise<void>
 
   createSession(session: NewSession): Promise<SessionRecord>
+  /** A session made before the last `revokeAllSessions` answers as revoked (reason `revoked_all`). */
   findSession(id: string): Promise<SessionRecord | null>
   /** Sessions not revoked whose absolute and idle ends are after `now`. */
   listLiveSessions(userId: string, now: number): Promise<SessionRecord[]>
-  /** Atomic: one transaction or one compare-and-set. */
+  /**
+   * Atomic: one transaction or one compare-and-set. The presented generation
+   * is the current one: rotated. The previous one within the grace: grace.
+   * Any older one: reused (the session is revoked). A later one: invalid.
+   * Nothing per token is stored: the session row holds the generation.
+   */
   rotateRefresh(input: RotateRefreshInput): Promise<RotationOutcome>
   /** Returns false if it was already revoked or does not exist. */
   revokeSession(id: string, reason: string, now: number): Promise<boolean>
@@ -97,6 +120,14 @@ export interface Store {
   revokeUserSessions(userId: string, reason: string, now: number, exceptId?: string): Promise<string[]>
   /** Ids of sessions revoked at or after `since`, to seed an instance's revocation list. */
   revokedSince(since: number): Promise<string[]>
+  /**
+   * Every session made before `notBefore` ends, as one write (not one per
+   * session): they answer as revoked from then on, and their access tokens
+   * are refused by every instance once it reads `sessionsNotBefore`.
+   */
+  revokeAllSessions(notBefore: number): Promise<void>
+  /** The last `revokeAllSessions` bound, or 0. */
+  sessionsNotBefore(): Promise<number>
 
   listKeys(): Promise<KeyRecord[]>
   insertKey(key: KeyRecord): Promise<void>

@@ -42,7 +42,7 @@ export function authenticator(config: ResolvedConfig, access: AccessTokens, revo
   const { cookies } = config
 
   function liveIdentity(claims: AccessClaims, via: Identity['via']): Identity {
-    if (revoked.has(claims.sid)) throw new BastionError('unauthenticated', 'The session has been revoked.')
+    if (revoked.has(claims.sid) || revoked.issuedBeforeRevokeAll(claims.iat)) throw new BastionError('unauthenticated', 'The session has been revoked.')
     return { userId: claims.sub, username: claims.preferred_username, sessionId: claims.sid, via, claims }
   }
 

@@ -5,7 +5,7 @@ import { checkOrigin } from '../guards/origin.ts'
 import { singleCookie } from '../guards/request-info.ts'
 import { readJsonObject, stringField } from '../http/body.ts'
 import { errorResponse, json } from '../http/respond.ts'
-import { hashRefreshToken, refreshTokenSession, successorOf } from '../sessions.ts'
+import { legacySuccessorOf, newTokenSalt, parseRefreshToken, refreshTokenFor, verifyRefreshMac } from '../sessions.ts'
 import { CLIENT_ID } from '../services/sessions.ts'
 import type { SessionKind } from '../store.ts'
 
@@ -15,7 +15,10 @@ import type { SessionKind } from '../store.ts'
  *
  * A token rotated less than the grace ago yields the same successor (two tabs
  * racing stay signed in); a token rotated before that is a replay, and the
- * whole session is revoked. The rotation is one atomic store operation.
+ * whole session is revoked. The rotation is one atomic store operation. A
+ * token is its session's id, its generation and a MAC (sessions.ts): the MAC
+ * is checked before the store is asked to change anything, so a token forged
+ * for a real session id revokes nothing.
  */
 export const refreshRoutes: RouteFamily = (ctx) => {
   const { config, store, access, auth, cookies, sessions, keys } = ctx
@@ -39,8 +42,9 @@ export const refreshRoutes: RouteFamily = (ctx) => {
           presented = singleCookie(info, config.cookies.refresh.name)
           if (!presented) return cookies.unauthenticatedClearing('No refresh token; sign in again.')
         }
-        const sessionId = refreshTokenSession(presented)
-        if (!sessionId) return refuse('The refresh token is not valid.')
+        const parsed = parseRefreshToken(presented)
+        if (!parsed) return refuse('The refresh token is not valid.')
+        const { sessionId } = parsed
         if (!bearerMode) auth.checkCsrf(request, info, [{ kind: 'session', sessionId }])
         const expectedKind: SessionKind = bearerMode ? 'bearer' : 'cookie'
         // A browser's token presented as a native one (or the reverse) is refused before anything changes.
@@ -48,14 +52,18 @@ export const refreshRoutes: RouteFamily = (ctx) => {
         if (!known || known.kind !== expectedKind) {
           return refuse(bearerMode ? 'The refresh token is not valid; sign in again.' : 'The session has ended; sign in again.')
         }
+        if (parsed.format === 'generation' && (known.tokenSalt === null || !verifyRefreshMac(keys.refreshToken, parsed, known.tokenSalt))) {
+          config.log({ level: 'warn', event: 'refresh_token_invalid', session: sessionId, ip: info.clientIp })
+          return refuse('The refresh token is not valid.')
+        }
         const t = now()
-        const successor = successorOf(keys.refreshSuccessor, presented, sessionId)
         const outcome = await store.rotateRefresh({
-          presentedHash: hashRefreshToken(presented),
-          successorHash: hashRefreshToken(successor),
+          sessionId,
+          presented: parsed.format === 'generation' ? { generation: parsed.generation } : { legacyHash: parsed.hash },
           now: t,
           graceMs: config.refreshGrace * 1000,
           refreshExpiresAt: (s) => Math.min(s.expiresAt, t + config.refreshTtl * 1000),
+          tokenSalt: newTokenSalt(),
         })
         if (outcome.kind === 'reused') {
           await sessions.broadcastRevoked([outcome.session.id])
@@ -64,6 +72,11 @@ export const refreshRoutes: RouteFamily = (ctx) => {
         if (outcome.kind === 'reused' || outcome.kind === 'invalid' || outcome.session.id !== sessionId || outcome.session.kind !== expectedKind) {
           return refuse(bearerMode ? 'The refresh token is not valid; sign in again.' : 'The session has ended; sign in again.')
         }
+        // The successor of any token is the current generation's: the one just made, or (grace) the one a racing tab got.
+        // A legacy session still inside its last legacy grace has no generation yet: its legacy successor, as before.
+        const { tokenSalt, generation } = outcome.session
+        const successor =
+          tokenSalt === null ? legacySuccessorOf(keys.refreshSuccessor, presented, sessionId) : refreshTokenFor(keys.refreshToken, sessionId, tokenSalt, generation)
         const user = await store.findUserById(outcome.session.userId)
         if (!user) return cookies.unauthenticatedClearing('The account no longer exists.')
         const token = await access.sign({ userId: user.id, username: user.username, sessionId, clientId: CLIENT_ID[expectedKind] })

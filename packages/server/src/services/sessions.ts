@@ -3,10 +3,10 @@ import { maskToken, mintCsrfToken } from '../csrf/token.ts'
 import type { RequestInfo } from '../guards/request-info.ts'
 import { json } from '../http/respond.ts'
 import type { SessionCookies } from '../http/session-cookies.ts'
-import { hashRefreshToken, newRefreshToken, newSessionId } from '../sessions.ts'
+import { newSessionId, newTokenSalt, refreshTokenFor } from '../sessions.ts'
 import type { SessionKind, SessionRecord, Store, UserRecord } from '../store.ts'
 import type { AccessTokens, SignedAccessToken } from '../tokens/access-token.ts'
-import type { RevocationList } from '../tokens/revocation-list.ts'
+import { revokeAllBound, type RevocationList } from '../tokens/revocation-list.ts'
 
 export interface PublicUser {
   id: string
@@ -44,11 +44,25 @@ export interface Sessions {
   broadcastRevoked(ids: string[]): Promise<void>
   /** Revokes one session in the store and everywhere. */
   revoke(id: string, reason: string): Promise<void>
+  /**
+   * Every session and every access token issued before the next whole second
+   * is refused, on every instance within the revocation bound, as one store
+   * write and one number per instance. Returns that bound (ms).
+   */
+  revokeAll(): Promise<number>
   /** The session, if live in the store (the hot path never asks; rare endpoints do). */
   live(sessionId: string): Promise<SessionRecord | null>
 }
 
-export function sessions(config: ResolvedConfig, store: Store, access: AccessTokens, revoked: RevocationList, cookies: SessionCookies, csrfKey: Uint8Array): Sessions {
+export function sessions(
+  config: ResolvedConfig,
+  store: Store,
+  access: AccessTokens,
+  revoked: RevocationList,
+  cookies: SessionCookies,
+  keys: { csrf: Uint8Array; refreshToken: Uint8Array },
+): Sessions {
+  const csrfKey = keys.csrf
   const { now } = config
 
   const view = (s: SessionRecord, accessExpiresAt?: number): SessionView => ({
@@ -72,7 +86,7 @@ export function sessions(config: ResolvedConfig, store: Store, access: AccessTok
     async start(user, kind, info) {
       const t = now()
       const id = newSessionId()
-      const refreshToken = newRefreshToken(id)
+      const tokenSalt = newTokenSalt()
       const session = await store.createSession({
         id,
         userId: user.id,
@@ -82,8 +96,9 @@ export function sessions(config: ResolvedConfig, store: Store, access: AccessTok
         refreshExpiresAt: Math.min(t + config.refreshTtl * 1000, t + config.sessionMaxAge * 1000),
         userAgent: info.userAgent,
         ip: info.clientIp,
-        refreshHash: hashRefreshToken(refreshToken),
+        tokenSalt,
       })
+      const refreshToken = refreshTokenFor(keys.refreshToken, id, tokenSalt, 0)
       const accessToken = await access.sign({ userId: user.id, username: user.username, sessionId: id, clientId: CLIENT_ID[kind] })
       return { session, refreshToken, accessToken }
     },
@@ -100,6 +115,17 @@ export function sessions(config: ResolvedConfig, store: Store, access: AccessTok
     async revoke(id, reason) {
       await store.revokeSession(id, reason, now())
       await broadcastRevoked([id])
+    },
+    async revokeAll() {
+      const notBefore = revokeAllBound(now())
+      await store.revokeAllSessions(notBefore)
+      try {
+        await revoked.revokeAll(notBefore)
+      } catch (e) {
+        config.log({ level: 'error', event: 'revocation_broadcast_failed', sessions: 'all', error: String(e) })
+      }
+      config.log({ level: 'warn', event: 'revoked_all', notBefore })
+      return notBefore
     },
     async live(sessionId) {
       const s = await store.findSession(sessionId)

@@ -48,17 +48,19 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         refreshExpiresAt: T0 + HOUR,
         userAgent: 'vitest',
         ip: '127.0.0.1',
-        refreshHash: uid('rt'),
+        tokenSalt: uid('salt'),
         ...over,
       }
       const session = await store.createSession(input)
       return { input, session }
     }
 
-    const rotate = (presentedHash: string, now: number, over: Partial<RotateRefreshInput> = {}) =>
+    /** Presents generation `generation` of a session's refresh token. */
+    const rotate = (sessionId: string, generation: number, now: number, over: Partial<RotateRefreshInput> = {}) =>
       store.rotateRefresh({
-        presentedHash,
-        successorHash: uid('rt'),
+        sessionId,
+        presented: { generation },
+        tokenSalt: uid('salt'),
         now,
         graceMs: 30_000,
         refreshExpiresAt: (s: SessionRecord) => Math.min(now + HOUR, s.expiresAt),
@@ -121,6 +123,8 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
           revokedAt: null,
           revokedReason: null,
           generation: 0,
+          tokenSalt: input.tokenSalt,
+          rotatedAt: null,
         }
         expect(session).toEqual(expected)
         expect(await store.findSession(input.id)).toEqual(expected)
@@ -137,7 +141,7 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         await newSession((await newUser()).id)
         await store.revokeSession(revoked.input.id, 'logout', T0 + 1)
         // Using `a` later moves it to the front.
-        expect((await rotate(a.input.refreshHash, T0 + 2 * MIN)).kind).toBe('rotated')
+        expect((await rotate(a.input.id, 0, T0 + 2 * MIN)).kind).toBe('rotated')
         const live = await store.listLiveSessions(user.id, T0 + 2 * MIN)
         expect(live.map((s) => s.id)).toEqual([a.input.id, b.input.id])
         expect(live.map((s) => s.id)).not.toContain(expired.input.id)
@@ -193,78 +197,78 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
     })
 
     describe('rotateRefresh', () => {
-      it('rotates the current token: the successor becomes current', async () => {
+      it('rotates the current generation: the next one becomes current, and the store keeps no token', async () => {
         const user = await newUser()
         const { input } = await newSession(user.id)
-        const successorHash = uid('rt')
         const now = T0 + MIN
-        const out = await rotate(input.refreshHash, now, {
-          successorHash,
+        const out = await rotate(input.id, 0, now, {
           refreshExpiresAt: (s) => {
             expect(s.generation).toBe(0)
             return now + 2 * HOUR
           },
         })
         expect(out.kind).toBe('rotated')
-        expect(out.session).toMatchObject({ id: input.id, generation: 1, lastUsedAt: now, refreshExpiresAt: now + 2 * HOUR })
+        expect(out.session).toMatchObject({ id: input.id, generation: 1, lastUsedAt: now, rotatedAt: now, refreshExpiresAt: now + 2 * HOUR, tokenSalt: input.tokenSalt })
         expect(await store.findSession(input.id)).toEqual(out.session)
-        // The successor is current: it rotates in turn.
-        const next = await rotate(successorHash, now + 2 * MIN)
+        const next = await rotate(input.id, 1, now + 2 * MIN)
         expect(next.kind).toBe('rotated')
         expect(next.session?.generation).toBe(2)
       })
 
-      it('answers grace for the previous token within the grace window, without rotating again', async () => {
+      it('answers grace for the previous generation within the grace window, without rotating again', async () => {
         const user = await newUser()
         const { input } = await newSession(user.id)
-        const successorHash = uid('rt')
-        await rotate(input.refreshHash, T0 + MIN, { successorHash })
-        const out = await rotate(input.refreshHash, T0 + MIN + 30_000)
+        await rotate(input.id, 0, T0 + MIN)
+        const out = await rotate(input.id, 0, T0 + MIN + 30_000)
         expect(out.kind).toBe('grace')
         expect(out.session).toMatchObject({ id: input.id, generation: 1, revokedAt: null })
         const stored = await store.findSession(input.id)
         expect(stored?.generation).toBe(1)
         expect(stored?.lastUsedAt).toBe(T0 + MIN + 30_000)
-        expect((await rotate(successorHash, T0 + 2 * MIN)).kind).toBe('rotated')
+        expect((await rotate(input.id, 1, T0 + 2 * MIN)).kind).toBe('rotated')
       })
 
-      it('treats the previous token after the grace window as reuse and revokes the session', async () => {
+      it('treats the previous generation after the grace window as reuse and revokes the session', async () => {
         const user = await newUser()
         const { input } = await newSession(user.id)
-        const successorHash = uid('rt')
-        await rotate(input.refreshHash, T0 + MIN, { successorHash })
+        await rotate(input.id, 0, T0 + MIN)
         const now = T0 + MIN + 30_001
-        const out = await rotate(input.refreshHash, now)
+        const out = await rotate(input.id, 0, now)
         expect(out.kind).toBe('reused')
         expect(out.session).toMatchObject({ id: input.id, revokedAt: now, revokedReason: 'refresh_token_reuse' })
         expect(await store.findSession(input.id)).toMatchObject({ revokedAt: now, revokedReason: 'refresh_token_reuse' })
-        // Even the current token is dead now.
-        const after = await rotate(successorHash, now + 1)
+        // Even the current generation is dead now.
+        const after = await rotate(input.id, 1, now + 1)
         expect(after.kind).toBe('invalid')
         expect(after.session?.id).toBe(input.id)
       })
 
-      it('treats an older-generation token as reuse, even within the grace window', async () => {
+      it('treats an older generation as reuse, even within the grace window, and 500 generations back too', async () => {
         const user = await newUser()
         const { input } = await newSession(user.id)
-        const h1 = uid('rt')
-        const h2 = uid('rt')
-        await rotate(input.refreshHash, T0 + MIN, { successorHash: h1 })
-        await rotate(h1, T0 + MIN + 1, { successorHash: h2 })
-        const out = await rotate(input.refreshHash, T0 + MIN + 2)
-        expect(out.kind).toBe('reused')
-        expect((await store.findSession(input.id))?.revokedReason).toBe('refresh_token_reuse')
+        await rotate(input.id, 0, T0 + MIN)
+        await rotate(input.id, 1, T0 + MIN + 1)
+        expect((await rotate(input.id, 0, T0 + MIN + 2)).kind).toBe('reused')
+        const long = await newSession(user.id)
+        for (let g = 0; g < 500; g++) expect((await rotate(long.input.id, g, T0 + MIN + g)).kind).toBe('rotated')
+        expect((await rotate(long.input.id, 0, T0 + 2 * MIN)).kind).toBe('reused')
+        expect((await store.findSession(long.input.id))?.revokedReason).toBe('refresh_token_reuse')
       })
 
-      it('answers invalid for an unknown token', async () => {
-        expect(await rotate(uid('unknown'), T0)).toEqual({ kind: 'invalid', session: null })
+      it('answers invalid, changing nothing, for a generation never issued and for an unknown session', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const out = await rotate(input.id, 5, T0 + MIN)
+        expect(out.kind).toBe('invalid')
+        expect(await store.findSession(input.id)).toMatchObject({ generation: 0, revokedAt: null })
+        expect(await rotate(uid('unknown'), 0, T0)).toEqual({ kind: 'invalid', session: null })
       })
 
       it('answers invalid for a revoked session, and does not rotate', async () => {
         const user = await newUser()
         const { input } = await newSession(user.id)
         await store.revokeSession(input.id, 'logout', T0 + 1)
-        const out = await rotate(input.refreshHash, T0 + 2)
+        const out = await rotate(input.id, 0, T0 + 2)
         expect(out.kind).toBe('invalid')
         expect(out.session).toMatchObject({ id: input.id, revokedReason: 'logout', generation: 0 })
         expect((await store.findSession(input.id))?.generation).toBe(0)
@@ -273,31 +277,49 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       it('answers invalid past the absolute end and past the idle end', async () => {
         const user = await newUser()
         const abs = await newSession(user.id, { expiresAt: T0 + MIN, refreshExpiresAt: T0 + MIN })
-        const outAbs = await rotate(abs.input.refreshHash, T0 + MIN)
+        const outAbs = await rotate(abs.input.id, 0, T0 + MIN)
         expect(outAbs.kind).toBe('invalid')
         expect(outAbs.session?.id).toBe(abs.input.id)
         const idle = await newSession(user.id, { refreshExpiresAt: T0 + MIN })
-        const outIdle = await rotate(idle.input.refreshHash, T0 + MIN)
+        const outIdle = await rotate(idle.input.id, 0, T0 + MIN)
         expect(outIdle.kind).toBe('invalid')
         expect(outIdle.session?.id).toBe(idle.input.id)
         expect((await store.findSession(idle.input.id))?.revokedAt).toBeNull()
       })
 
-      it('20 concurrent rotations of one token: exactly one rotated, 19 grace, successor current', async () => {
+      it('20 concurrent rotations of one generation: exactly one rotated, 19 grace, the next generation current', async () => {
         const user = await newUser()
         const { input } = await newSession(user.id)
         const now = T0 + MIN
-        const successors = Array.from({ length: 20 }, () => uid('rt'))
-        const outs = await Promise.all(successors.map((successorHash) => rotate(input.refreshHash, now, { successorHash })))
+        const outs = await Promise.all(Array.from({ length: 20 }, () => rotate(input.id, 0, now)))
         const kinds = outs.map((o) => o.kind)
         expect(kinds.filter((k) => k === 'rotated')).toHaveLength(1)
         expect(kinds.filter((k) => k === 'grace')).toHaveLength(19)
-        const winner = successors[kinds.indexOf('rotated')]!
+        expect(outs.every((o) => o.session?.generation === 1)).toBe(true)
         expect((await store.findSession(input.id))?.generation).toBe(1)
-        // Only the winner's successor is current; a loser's is unknown.
-        const loser = successors[kinds.indexOf('grace')]!
-        expect((await rotate(loser, now + 1)).kind).toBe('invalid')
-        expect((await rotate(winner, now + 2)).kind).toBe('rotated')
+        expect((await rotate(input.id, 1, now + 2)).kind).toBe('rotated')
+      })
+    })
+
+    describe('revoke all', () => {
+      it('one write ends every session made before the bound: found revoked, not listed, not rotated; later ones live', async () => {
+        // Below T0, so that a store shared by the file's other tests keeps their sessions (made at T0) live.
+        const user = await newUser()
+        const before = await newSession(user.id, { now: T0 - 2 * HOUR })
+        const bound = T0 - HOUR
+        const floor = await store.sessionsNotBefore()
+        await store.revokeAllSessions(bound)
+        expect(await store.sessionsNotBefore()).toBe(Math.max(floor, bound))
+        const after = await newSession(user.id, { now: bound + 1 })
+        expect(await store.findSession(before.input.id)).toMatchObject({ revokedReason: 'revoked_all' })
+        expect((await store.findSession(after.input.id))?.revokedAt).toBeNull()
+        expect((await store.listLiveSessions(user.id, bound + 2)).map((s) => s.id)).toEqual([after.input.id])
+        expect((await rotate(before.input.id, 0, bound + 2)).kind).toBe('invalid')
+        expect((await rotate(after.input.id, 0, bound + 2)).kind).toBe('rotated')
+        expect(await store.revokeUserSessions(user.id, 'x', bound + 3)).toEqual([after.input.id])
+        // The bound never moves back.
+        await store.revokeAllSessions(bound - HOUR)
+        expect(await store.sessionsNotBefore()).toBe(Math.max(floor, bound))
       })
     })
 

@@ -19,8 +19,25 @@ export type RevocationListEvent =
   | { kind: 'bus_degraded'; error?: unknown }
   | { kind: 'bus_recovered' }
 
+/**
+ * A revoke-all travels on the bus as one entry among session ids: `*<notBefore>`.
+ * Session ids are base64url, so the `*` cannot be the start of one.
+ */
+const REVOKE_ALL_PREFIX = '*'
+
+/** The bus entry of a revoke-all, for a publisher that is not an instance (the CLI). */
+export const revokeAllEntry = (notBefore: number): string => `${REVOKE_ALL_PREFIX}${notBefore}`
+
+/**
+ * The bound of a revoke-all made at `now`: the next whole second, because an
+ * access token's `iat` is in seconds. Everything issued before it is out.
+ */
+export const revokeAllBound = (now: number): number => Math.ceil(now / 1000) * 1000
+
 export class RevocationList {
   private readonly until = new Map<string, number>()
+  /** Every access token issued (and every session made) before this time, in ms, is revoked: the last revoke-all. */
+  private notBefore = 0
   private unsubscribe: (() => Promise<void>) | null = null
   private timer: NodeJS.Timeout | null = null
   private busHealthy = false
@@ -46,6 +63,7 @@ export class RevocationList {
     const poll = async () => {
       const at = this.now()
       this.addLocal(await store.revokedSince(since))
+      this.raiseNotBefore(await store.sessionsNotBefore())
       this.polled = true
       // Overlap by a second: a revocation committed while we read is picked up next time.
       since = at - 1000
@@ -75,6 +93,24 @@ export class RevocationList {
     this.timer.unref()
   }
 
+  /** Whether an access token issued at `iat` (seconds, as in the JWT) predates the last revoke-all. */
+  issuedBeforeRevokeAll(iat: number): boolean {
+    return iat * 1000 < this.notBefore
+  }
+
+  /**
+   * Records a revoke-all (the store already holds it) and broadcasts it: one
+   * number, whatever the number of sessions, so memory does not grow with them.
+   */
+  async revokeAll(notBefore: number): Promise<void> {
+    this.raiseNotBefore(notBefore)
+    if (this.bus) await this.bus.publish([revokeAllEntry(notBefore)])
+  }
+
+  private raiseNotBefore(notBefore: number): void {
+    if (notBefore > this.notBefore) this.notBefore = notBefore
+  }
+
   has(sessionId: string): boolean {
     const t = this.until.get(sessionId)
     if (t === undefined) return false
@@ -94,7 +130,10 @@ export class RevocationList {
 
   private addLocal(sessionIds: string[]): void {
     const t = this.now() + this.horizonMs
-    for (const id of sessionIds) this.until.set(id, t)
+    for (const id of sessionIds) {
+      if (id.startsWith(REVOKE_ALL_PREFIX)) this.raiseNotBefore(Number(id.slice(REVOKE_ALL_PREFIX.length)) || 0)
+      else this.until.set(id, t)
+    }
     if (this.until.size > 100_000) this.prune()
   }
 

@@ -34,9 +34,9 @@ export interface PostgresStoreOptions {
 export type PostgresStore = Store & {
   rateLimits: RateLimitStore
   /**
-   * Deletes sessions (and their refresh tokens) whose absolute and idle ends
-   * are both more than a day before `now`, and rate-limit windows that have
-   * ended. Returns how many sessions were deleted.
+   * Deletes sessions whose absolute and idle ends are both more than a day
+   * before `now`, a few thousand per statement (short transactions), and
+   * rate-limit windows that have ended. Returns how many sessions were deleted.
    */
   prune(now: number): Promise<number>
 }
@@ -60,20 +60,30 @@ const loadPg = (): typeof pg => requireOptional<typeof pg>('pg', 'The PostgreSQL
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v))
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v))
 
-const toSession = (r: Row): SessionRecord => ({
-  id: r.id as string,
-  userId: r.user_id as string,
-  kind: r.kind as SessionRecord['kind'],
-  createdAt: num(r.created_at),
-  lastUsedAt: num(r.last_used_at),
-  expiresAt: num(r.expires_at),
-  refreshExpiresAt: num(r.refresh_expires_at),
-  userAgent: (r.user_agent as string | null) ?? null,
-  ip: (r.ip as string | null) ?? null,
-  revokedAt: numOrNull(r.revoked_at),
-  revokedReason: (r.revoked_reason as string | null) ?? null,
-  generation: num(r.generation),
-})
+/** A session made before the revocation epoch (`not_before`, joined in by reads) answers as revoked. */
+const toSession = (r: Row): SessionRecord => {
+  const notBefore = r.not_before === undefined ? 0 : num(r.not_before)
+  const revokedAll = r.revoked_at === null && num(r.created_at) < notBefore
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    kind: r.kind as SessionRecord['kind'],
+    createdAt: num(r.created_at),
+    lastUsedAt: num(r.last_used_at),
+    expiresAt: num(r.expires_at),
+    refreshExpiresAt: num(r.refresh_expires_at),
+    userAgent: (r.user_agent as string | null) ?? null,
+    ip: (r.ip as string | null) ?? null,
+    revokedAt: revokedAll ? notBefore : numOrNull(r.revoked_at),
+    revokedReason: revokedAll ? 'revoked_all' : ((r.revoked_reason as string | null) ?? null),
+    generation: num(r.generation),
+    tokenSalt: (r.token_salt as string | null) ?? null,
+    rotatedAt: numOrNull(r.rotated_at),
+  }
+}
+
+/** Sessions deleted per statement by prune: short transactions, so other writers never wait long. */
+const PRUNE_BATCH = 5_000
 
 const toUser = (r: Row): UserRecord => ({
   id: r.id as string,
@@ -137,10 +147,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     users: `${s}.users`,
     sessions: `${s}.sessions`,
     tokens: `${s}.refresh_tokens`,
+    epoch: `${s}.revocation_epoch`,
     keys: `${s}.keys`,
     rl: `${s}.rate_limits`,
     migrations: `${s}.schema_migrations`,
   }
+
+  /** Every session read joins the revocation epoch (see toSession). */
+  const sessionSelect = `SELECT s.*, e.sessions_not_before AS not_before FROM ${T.sessions} s CROSS JOIN ${T.epoch} e`
 
   const query = async (text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> => {
     try {
@@ -247,27 +261,24 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       tx(async (c) => {
         const { rows } = await c.query<Row>(
           `INSERT INTO ${T.sessions} (id, user_id, kind, created_at, last_used_at, expires_at, refresh_expires_at,
-             user_agent, ip, revoked_at, revoked_reason, generation)
-           VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, NULL, NULL, 0)
+             user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at)
+           VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, NULL, NULL, 0, $9, NULL)
            RETURNING *`,
-          [n.id, n.userId, n.kind, n.now, n.expiresAt, n.refreshExpiresAt, n.userAgent, n.ip],
-        )
-        await c.query(
-          `INSERT INTO ${T.tokens} (hash, session_id, generation, issued_at, rotated_at) VALUES ($1, $2, 0, $3, NULL)`,
-          [n.refreshHash, n.id, n.now],
+          [n.id, n.userId, n.kind, n.now, n.expiresAt, n.refreshExpiresAt, n.userAgent, n.ip, n.tokenSalt],
         )
         return toSession(rows[0]!)
       }),
     async findSession(id) {
       if (unstorable(id)) return null
-      const { rows } = await query(`SELECT * FROM ${T.sessions} WHERE id = $1`, [id])
+      const { rows } = await query(`${sessionSelect} WHERE s.id = $1`, [id])
       return rows[0] === undefined ? null : toSession(rows[0])
     },
     async listLiveSessions(userId, now) {
       const { rows } = await query(
-        `SELECT * FROM ${T.sessions}
-         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND refresh_expires_at > $2
-         ORDER BY last_used_at DESC, id`,
+        `${sessionSelect}
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.refresh_expires_at > $2
+           AND s.created_at >= e.sessions_not_before
+         ORDER BY s.last_used_at DESC, s.id`,
         [userId, now],
       )
       return rows.map(toSession)
@@ -275,49 +286,48 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
     rotateRefresh: (input) =>
       tx(async (c): Promise<RotationOutcome> => {
-        const { presentedHash, successorHash, now, graceMs } = input
-        // Lock the token's session first: concurrent rotations of its tokens queue here,
-        // and each then sees the state the previous one committed.
-        const locked = await c.query<Row>(
-          `SELECT s.* FROM ${T.sessions} s WHERE s.id = (SELECT session_id FROM ${T.tokens} WHERE hash = $1) FOR UPDATE`,
-          [presentedHash],
-        )
+        const { sessionId, presented, now, graceMs } = input
+        if (unstorable(sessionId)) return { kind: 'invalid', session: null }
+        // Lock the session row: concurrent rotations queue here, and each then sees the state the previous one committed.
+        const locked = await c.query<Row>(`${sessionSelect} WHERE s.id = $1 FOR UPDATE OF s`, [sessionId])
         if (locked.rows[0] === undefined) return { kind: 'invalid', session: null }
         const session = toSession(locked.rows[0])
-        // Read the token again under the lock (READ COMMITTED: a fresh snapshot).
-        const tok = await c.query<Row>(`SELECT generation, rotated_at FROM ${T.tokens} WHERE hash = $1`, [presentedHash])
-        const token = tok.rows[0]
-        if (token === undefined) return { kind: 'invalid', session: null }
         if (session.revokedAt !== null || now >= session.expiresAt || now >= session.refreshExpiresAt) {
           return { kind: 'invalid', session }
         }
-        const generation = num(token.generation)
-        const rotatedAt = numOrNull(token.rotated_at)
-
+        let generation: number
+        let previousRotatedAt = session.rotatedAt
+        if ('legacyHash' in presented) {
+          const tok = await c.query<Row>(`SELECT generation, rotated_at FROM ${T.tokens} WHERE hash = $1 AND session_id = $2`, [
+            presented.legacyHash,
+            sessionId,
+          ])
+          if (tok.rows[0] === undefined) return { kind: 'invalid', session }
+          generation = num(tok.rows[0].generation)
+          previousRotatedAt = numOrNull(tok.rows[0].rotated_at)
+        } else {
+          // A legacy session never issued a generation token.
+          if (session.tokenSalt === null) return { kind: 'invalid', session }
+          generation = presented.generation
+        }
         if (generation === session.generation) {
-          const refreshExpiresAt = input.refreshExpiresAt(session)
-          // One statement, one round trip: the successor, the presented token marked rotated, the session moved on.
+          // A legacy token moving to the generation format starts its grace like any rotated token.
           const { rows } = await c.query<Row>(
-            `WITH successor AS (
-               INSERT INTO ${T.tokens} (hash, session_id, generation, issued_at, rotated_at) VALUES ($4, $1, $5, $2, NULL)
-             ), presented AS (
-               UPDATE ${T.tokens} SET rotated_at = $2 WHERE hash = $6
+            `WITH legacy AS (
+               UPDATE ${T.tokens} SET rotated_at = $2 WHERE $5::text IS NOT NULL AND hash = $5::text
              )
-             UPDATE ${T.sessions} SET generation = generation + 1, last_used_at = $2, refresh_expires_at = $3
+             UPDATE ${T.sessions} SET generation = generation + 1, last_used_at = $2, refresh_expires_at = $3,
+               rotated_at = $2, token_salt = COALESCE(token_salt, $4)
              WHERE id = $1 RETURNING *`,
-            [session.id, now, refreshExpiresAt, successorHash, session.generation + 1, presentedHash],
+            [session.id, now, input.refreshExpiresAt(session), input.tokenSalt, 'legacyHash' in presented ? presented.legacyHash : null],
           )
           return { kind: 'rotated', session: toSession(rows[0]!) }
         }
-
-        if (generation === session.generation - 1 && rotatedAt !== null && now - rotatedAt <= graceMs) {
-          const { rows } = await c.query<Row>(`UPDATE ${T.sessions} SET last_used_at = $2 WHERE id = $1 RETURNING *`, [
-            session.id,
-            now,
-          ])
+        if (generation > session.generation) return { kind: 'invalid', session }
+        if (generation === session.generation - 1 && previousRotatedAt !== null && now - previousRotatedAt <= graceMs) {
+          const { rows } = await c.query<Row>(`UPDATE ${T.sessions} SET last_used_at = $2 WHERE id = $1 RETURNING *`, [session.id, now])
           return { kind: 'grace', session: toSession(rows[0]!) }
         }
-
         const { rows } = await c.query<Row>(
           `UPDATE ${T.sessions} SET revoked_at = $2, revoked_reason = 'refresh_token_reuse' WHERE id = $1 RETURNING *`,
           [session.id, now],
@@ -337,6 +347,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       const { rows } = await query(
         `UPDATE ${T.sessions} SET revoked_at = $3, revoked_reason = $2
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $3 AND refresh_expires_at > $3
+           AND created_at >= (SELECT sessions_not_before FROM ${T.epoch} WHERE id = 1)
            AND ($4::text IS NULL OR id <> $4::text)
          RETURNING id`,
         [userId, reason, now, exceptId ?? null],
@@ -346,6 +357,13 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     async revokedSince(since) {
       const { rows } = await query(`SELECT id FROM ${T.sessions} WHERE revoked_at >= $1 ORDER BY revoked_at`, [since])
       return rows.map((r) => r.id as string)
+    },
+    async revokeAllSessions(notBefore) {
+      await query(`UPDATE ${T.epoch} SET sessions_not_before = GREATEST(sessions_not_before, $1) WHERE id = 1`, [notBefore])
+    },
+    async sessionsNotBefore() {
+      const { rows } = await query(`SELECT sessions_not_before FROM ${T.epoch} WHERE id = 1`)
+      return rows[0] === undefined ? 0 : num(rows[0].sessions_not_before)
     },
 
     async listKeys() {
@@ -362,17 +380,22 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       await query(`UPDATE ${T.keys} SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL`, [kid, at])
     },
 
-    prune: (now) =>
-      tx(async (c) => {
-        const cutoff = now - DAY_MS
-        // refresh_tokens go with their session (ON DELETE CASCADE).
-        const { rowCount } = await c.query(
-          `DELETE FROM ${T.sessions} WHERE expires_at < $1 AND refresh_expires_at < $1`,
+    async prune(now) {
+      const cutoff = now - DAY_MS
+      let total = 0
+      for (;;) {
+        // Legacy refresh_tokens rows go with their session (ON DELETE CASCADE).
+        const { rowCount } = await query(
+          `DELETE FROM ${T.sessions} WHERE id IN (
+             SELECT id FROM ${T.sessions} WHERE expires_at < $1 AND refresh_expires_at < $1 LIMIT ${PRUNE_BATCH})`,
           [cutoff],
         )
-        await c.query(`DELETE FROM ${T.rl} WHERE window_start + window_ms <= $1`, [now])
-        return rowCount ?? 0
-      }),
+        total += rowCount ?? 0
+        if ((rowCount ?? 0) < PRUNE_BATCH) break
+      }
+      await query(`DELETE FROM ${T.rl} WHERE window_start + window_ms <= $1`, [now])
+      return total
+    },
 
     async close() {
       if (closed) return

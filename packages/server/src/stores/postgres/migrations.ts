@@ -68,4 +68,18 @@ export const migrations: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'refresh-generations',
+    // See the SQLite migration of the same name: no per-token rows from now on, and "everyone out" as one row.
+    sql: (s) => `
+      ALTER TABLE ${s}.sessions ADD COLUMN token_salt text, ADD COLUMN rotated_at bigint;
+      CREATE INDEX sessions_expires_at ON ${s}.sessions (expires_at);
+      CREATE TABLE ${s}.revocation_epoch (
+        id                  integer PRIMARY KEY CHECK (id = 1),
+        sessions_not_before bigint NOT NULL
+      );
+      INSERT INTO ${s}.revocation_epoch (id, sessions_not_before) VALUES (1, 0);
+    `,
+  },
 ]

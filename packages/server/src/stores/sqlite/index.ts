@@ -61,9 +61,10 @@ export type SqliteStore = Store & {
   /** The SQLite library this store runs on, for log lines and the bench. */
   readonly driver: SqliteDriverName
   /**
-   * Deletes sessions (and their refresh tokens) whose absolute and idle ends
-   * are both more than a day before `now`, and rate-limit windows that have
-   * ended. Returns how many sessions were deleted.
+   * Deletes sessions whose absolute and idle ends are both more than a day
+   * before `now`, in batches of a few thousand (each its own transaction, the
+   * event loop served between them), and rate-limit windows that have ended.
+   * Returns how many sessions were deleted.
    */
   prune(now: number): Promise<number>
 }
@@ -83,6 +84,10 @@ interface SessionRow {
   revoked_at: number | null
   revoked_reason: string | null
   generation: number
+  token_salt: string | null
+  rotated_at: number | null
+  /** From revocation_epoch, joined in every session read. */
+  not_before: number
 }
 
 interface UserRow {
@@ -101,26 +106,36 @@ interface KeyRow {
   retired_at: number | null
 }
 
-interface TokenRow {
-  session_id: string
+interface LegacyTokenRow {
   generation: number
   rotated_at: number | null
 }
 
-const toSession = (r: SessionRow): SessionRecord => ({
-  id: r.id,
-  userId: r.user_id,
-  kind: r.kind,
-  createdAt: r.created_at,
-  lastUsedAt: r.last_used_at,
-  expiresAt: r.expires_at,
-  refreshExpiresAt: r.refresh_expires_at,
-  userAgent: r.user_agent,
-  ip: r.ip,
-  revokedAt: r.revoked_at,
-  revokedReason: r.revoked_reason,
-  generation: r.generation,
-})
+/** Every session read joins the revocation epoch: a session made before it answers as revoked. */
+const SESSION_SELECT = 'SELECT s.*, e.sessions_not_before AS not_before FROM sessions s CROSS JOIN revocation_epoch e'
+
+const toSession = (r: SessionRow): SessionRecord => {
+  const revokedAll = r.revoked_at === null && r.created_at < r.not_before
+  return {
+    id: r.id,
+    userId: r.user_id,
+    kind: r.kind,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at,
+    refreshExpiresAt: r.refresh_expires_at,
+    userAgent: r.user_agent,
+    ip: r.ip,
+    revokedAt: revokedAll ? r.not_before : r.revoked_at,
+    revokedReason: revokedAll ? 'revoked_all' : r.revoked_reason,
+    generation: r.generation,
+    tokenSalt: r.token_salt,
+    rotatedAt: r.rotated_at,
+  }
+}
+
+/** Sessions deleted per transaction by prune: a batch takes milliseconds, and other work runs between batches. */
+const PRUNE_BATCH = 2_000
 
 const toUser = (r: UserRow): UserRecord => ({
   id: r.id,
@@ -192,7 +207,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     return s
   }
 
-  const getSession = (id: string): SessionRow | undefined => stmt('SELECT * FROM sessions WHERE id = ?').get<SessionRow>(id)
+  const getSession = (id: string): SessionRow | undefined => stmt(`${SESSION_SELECT} WHERE s.id = ?`).get<SessionRow>(id)
 
   const migrateTx = () => {
     db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -211,65 +226,71 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const createSessionTx = (s: NewSession): SessionRecord => {
     stmt(
       `INSERT INTO sessions (id, user_id, kind, created_at, last_used_at, expires_at, refresh_expires_at,
-         user_agent, ip, revoked_at, revoked_reason, generation)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0)`,
-    ).run(s.id, s.userId, s.kind, s.now, s.now, s.expiresAt, s.refreshExpiresAt, s.userAgent, s.ip)
-    stmt('INSERT INTO refresh_tokens (hash, session_id, generation, issued_at, rotated_at) VALUES (?, ?, 0, ?, NULL)').run(
-      s.refreshHash,
-      s.id,
-      s.now,
-    )
+         user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, NULL)`,
+    ).run(s.id, s.userId, s.kind, s.now, s.now, s.expiresAt, s.refreshExpiresAt, s.userAgent, s.ip, s.tokenSalt)
     return toSession(getSession(s.id)!)
   }
 
   const rotateTx = (input: RotateRefreshInput): RotationOutcome => {
-    const { presentedHash, successorHash, now, graceMs } = input
-    const token = stmt('SELECT session_id, generation, rotated_at FROM refresh_tokens WHERE hash = ?').get<TokenRow>(presentedHash)
-    if (token === undefined) return { kind: 'invalid', session: null }
-    const row = getSession(token.session_id)
+    const { sessionId, presented, now, graceMs } = input
+    const row = getSession(sessionId)
     if (row === undefined) return { kind: 'invalid', session: null }
     const session = toSession(row)
     if (session.revokedAt !== null || now >= session.expiresAt || now >= session.refreshExpiresAt) {
       return { kind: 'invalid', session }
     }
-
-    if (token.generation === session.generation) {
-      const next = { ...session, generation: session.generation + 1, lastUsedAt: now }
-      next.refreshExpiresAt = input.refreshExpiresAt(session)
-      stmt('INSERT INTO refresh_tokens (hash, session_id, generation, issued_at, rotated_at) VALUES (?, ?, ?, ?, NULL)').run(
-        successorHash,
-        session.id,
-        next.generation,
-        now,
+    let generation: number
+    let previousRotatedAt = session.rotatedAt
+    if ('legacyHash' in presented) {
+      const token = stmt('SELECT generation, rotated_at FROM refresh_tokens WHERE hash = ? AND session_id = ?').get<LegacyTokenRow>(
+        presented.legacyHash,
+        sessionId,
       )
-      stmt('UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?').run(now, presentedHash)
-      stmt('UPDATE sessions SET generation = ?, last_used_at = ?, refresh_expires_at = ? WHERE id = ?').run(
+      if (token === undefined) return { kind: 'invalid', session }
+      generation = token.generation
+      previousRotatedAt = token.rotated_at
+    } else {
+      // A legacy session never issued a generation token.
+      if (session.tokenSalt === null) return { kind: 'invalid', session }
+      generation = presented.generation
+    }
+
+    if (generation === session.generation) {
+      const next: SessionRecord = {
+        ...session,
+        generation: session.generation + 1,
+        lastUsedAt: now,
+        rotatedAt: now,
+        tokenSalt: session.tokenSalt ?? input.tokenSalt,
+        refreshExpiresAt: input.refreshExpiresAt(session),
+      }
+      stmt('UPDATE sessions SET generation = ?, last_used_at = ?, refresh_expires_at = ?, rotated_at = ?, token_salt = ? WHERE id = ?').run(
         next.generation,
         now,
         next.refreshExpiresAt,
+        now,
+        next.tokenSalt,
         session.id,
       )
+      // A legacy token moving to the generation format starts its grace like any rotated token.
+      if ('legacyHash' in presented) stmt('UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?').run(now, presented.legacyHash)
       return { kind: 'rotated', session: next }
     }
-
-    if (
-      token.generation === session.generation - 1 &&
-      token.rotated_at !== null &&
-      now - token.rotated_at <= graceMs
-    ) {
+    if (generation > session.generation) return { kind: 'invalid', session }
+    if (generation === session.generation - 1 && previousRotatedAt !== null && now - previousRotatedAt <= graceMs) {
       stmt('UPDATE sessions SET last_used_at = ? WHERE id = ?').run(now, session.id)
       return { kind: 'grace', session: { ...session, lastUsedAt: now } }
     }
-
     stmt('UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ?').run(now, 'refresh_token_reuse', session.id)
     return { kind: 'reused', session: { ...session, revokedAt: now, revokedReason: 'refresh_token_reuse' } }
   }
 
   const revokeUserTx = (userId: string, reason: string, now: number, exceptId: string | null): string[] => {
     const ids = stmt(
-      `SELECT id FROM sessions
-       WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_expires_at > ?
-         AND (? IS NULL OR id <> ?)`,
+      `SELECT s.id FROM sessions s CROSS JOIN revocation_epoch e
+       WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.refresh_expires_at > ?
+         AND s.created_at >= e.sessions_not_before AND (? IS NULL OR s.id <> ?)`,
     )
       .all<{ id: string }>(userId, now, now, exceptId, exceptId)
       .map((r) => r.id)
@@ -278,13 +299,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     return ids
   }
 
-  const pruneTx = (now: number): number => {
-    const cutoff = now - DAY_MS
-    // refresh_tokens go with their session (ON DELETE CASCADE).
-    const { changes } = stmt('DELETE FROM sessions WHERE expires_at < ? AND refresh_expires_at < ?').run(cutoff, cutoff)
-    stmt('DELETE FROM rate_limits WHERE window_start + window_ms <= ?').run(now)
-    return Number(changes)
-  }
+  /** One batch of prune; legacy refresh_tokens rows go with their session (ON DELETE CASCADE). */
+  const pruneBatchTx = (cutoff: number): number =>
+    Number(
+      stmt(
+        `DELETE FROM sessions WHERE rowid IN (
+           SELECT rowid FROM sessions WHERE expires_at < ? AND refresh_expires_at < ? LIMIT ${PRUNE_BATCH})`,
+      ).run(cutoff, cutoff).changes,
+    )
 
   const windowOf = (windowMs: number, now: number): number => now - (now % windowMs)
 
@@ -364,9 +386,10 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       run(() =>
         (
           stmt(
-            `SELECT * FROM sessions
-             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_expires_at > ?
-             ORDER BY last_used_at DESC, id`,
+            `${SESSION_SELECT}
+             WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.refresh_expires_at > ?
+               AND s.created_at >= e.sessions_not_before
+             ORDER BY s.last_used_at DESC, s.id`,
           ).all<SessionRow>(userId, now, now)
         ).map(toSession),
       ),
@@ -384,6 +407,11 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       run(() => db.immediate(() => revokeUserTx(userId, reason, now, exceptId ?? null))),
     revokedSince: (since) =>
       run(() => stmt('SELECT id FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at').all<{ id: string }>(since).map((r) => r.id)),
+    revokeAllSessions: (notBefore) =>
+      run(() => {
+        stmt('UPDATE revocation_epoch SET sessions_not_before = max(sessions_not_before, ?) WHERE id = 1').run(notBefore)
+      }),
+    sessionsNotBefore: () => run(() => stmt('SELECT sessions_not_before AS n FROM revocation_epoch WHERE id = 1').get<{ n: number }>()?.n ?? 0),
 
     listKeys: () => run(() => stmt('SELECT * FROM keys ORDER BY created_at, kid').all<KeyRow>().map(toKey)),
     insertKey: (k) =>
@@ -397,7 +425,19 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         stmt('UPDATE keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL').run(at, kid)
       }),
 
-    prune: (now) => run(() => db.immediate(() => pruneTx(now))),
+    async prune(now) {
+      const cutoff = now - DAY_MS
+      let total = 0
+      for (;;) {
+        const deleted = await run(() => db.immediate(() => pruneBatchTx(cutoff)))
+        total += deleted
+        if (deleted < PRUNE_BATCH) break
+        // The store is synchronous: between batches, let the event loop serve requests.
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      await run(() => stmt('DELETE FROM rate_limits WHERE window_start + window_ms <= ?').run(now))
+      return total
+    },
 
     close: async () => {
       db.close()

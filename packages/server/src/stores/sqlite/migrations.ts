@@ -69,4 +69,24 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'refresh-generations',
+    sql: `
+      -- Refresh tokens carry their generation under a MAC salted per session
+      -- (sessions.ts): nothing per token is stored from now on. Sessions made
+      -- before keep their refresh_tokens rows (no more are written) until
+      -- their next refresh moves them, or prune deletes them.
+      ALTER TABLE sessions ADD COLUMN token_salt TEXT;
+      ALTER TABLE sessions ADD COLUMN rotated_at INTEGER;
+      CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+      -- "Everyone out" is one row, not a write per session.
+      CREATE TABLE revocation_epoch (
+        id                  INTEGER PRIMARY KEY CHECK (id = 1),
+        sessions_not_before INTEGER NOT NULL
+      );
+      INSERT INTO revocation_epoch (id, sessions_not_before) VALUES (1, 0);
+    `,
+  },
 ]

@@ -12,8 +12,9 @@ await store.migrate()
 process.stdout.write('ready\n')
 while (!existsSync(go)) await new Promise((r) => setTimeout(r, 2))
 const out = await store.rotateRefresh({
-  presentedHash: 'r0',
-  successorHash: `r1-${id}`,
+  sessionId: 's1',
+  presented: { generation: 0 },
+  tokenSalt: `x-${id}`,
   now: 1000,
   graceMs: 10_000,
   refreshExpiresAt: () => 2e8,

@@ -149,16 +149,16 @@ describe('one file, two drivers', () => {
       await a.createUser({ id: 'u1', username: 'ada', passwordHash: 'h', createdAt: 1 })
       const s = await a.createSession({
         id: 's1', userId: 'u1', kind: 'cookie', now: 1, expiresAt: 10_000, refreshExpiresAt: 5_000,
-        userAgent: 'ua', ip: null, refreshHash: 'r0',
+        userAgent: 'ua', ip: null, tokenSalt: 'r0',
       })
-      await a.rotateRefresh({ presentedHash: 'r0', successorHash: 'r1', now: 2, graceMs: 0, refreshExpiresAt: () => 6_000 })
+      await a.rotateRefresh({ sessionId: 's1', presented: { generation: 0 }, tokenSalt: 'x', now: 2, graceMs: 0, refreshExpiresAt: () => 6_000 })
       await a.close()
       const b = sqliteStore({ file, driver: reader })
       expect(b.driver).toBe(reader)
       await b.migrate()
       expect(await b.findUserById('u1')).toEqual({ id: 'u1', username: 'ada', passwordHash: 'h', createdAt: 1 })
-      expect(await b.findSession('s1')).toEqual({ ...s, generation: 1, lastUsedAt: 2, refreshExpiresAt: 6_000 })
-      expect((await b.rotateRefresh({ presentedHash: 'r0', successorHash: 'x', now: 3, graceMs: 0, refreshExpiresAt: () => 7_000 })).kind).toBe('reused')
+      expect(await b.findSession('s1')).toEqual({ ...s, generation: 1, lastUsedAt: 2, rotatedAt: 2, refreshExpiresAt: 6_000 })
+      expect((await b.rotateRefresh({ sessionId: 's1', presented: { generation: 0 }, tokenSalt: 'x', now: 3, graceMs: 0, refreshExpiresAt: () => 7_000 })).kind).toBe('reused')
       await b.close()
       const check = openSqlite(file, { driver: writer, readonly: true })
       expect(scalar(check, 'PRAGMA integrity_check')).toBe('ok')
@@ -346,9 +346,9 @@ describe.each(drivers)('on %s', (driver) => {
       await a.createUser({ id: 'u1', username: 'ada', passwordHash: 'h', createdAt: 1 })
       const s = await a.createSession({
         id: 's1', userId: 'u1', kind: 'cookie', now: 1, expiresAt: 10_000, refreshExpiresAt: 5_000,
-        userAgent: null, ip: null, refreshHash: 'r0',
+        userAgent: null, ip: null, tokenSalt: 'r0',
       })
-      const out = await a.rotateRefresh({ presentedHash: 'r0', successorHash: 'r1', now: 2, graceMs: 0, refreshExpiresAt: () => 6_000 })
+      const out = await a.rotateRefresh({ sessionId: 's1', presented: { generation: 0 }, tokenSalt: 'x', now: 2, graceMs: 0, refreshExpiresAt: () => 6_000 })
       expect(out.kind).toBe('rotated')
       await a.rateLimits.hit('k', 60_000, 3)
       await a.close()
@@ -356,9 +356,9 @@ describe.each(drivers)('on %s', (driver) => {
       const b = sqliteStore({ file, driver })
       await b.migrate()
       expect(await b.findUserByUsername('ada')).toMatchObject({ id: 'u1' })
-      expect(await b.findSession('s1')).toEqual({ ...s, generation: 1, lastUsedAt: 2, refreshExpiresAt: 6_000 })
+      expect(await b.findSession('s1')).toEqual({ ...s, generation: 1, lastUsedAt: 2, rotatedAt: 2, refreshExpiresAt: 6_000 })
       expect((await b.rateLimits.peek('k', 60_000, 4)).count).toBe(1)
-      expect((await b.rotateRefresh({ presentedHash: 'r1', successorHash: 'r2', now: 3, graceMs: 0, refreshExpiresAt: () => 7_000 })).kind).toBe('rotated')
+      expect((await b.rotateRefresh({ sessionId: 's1', presented: { generation: 1 }, tokenSalt: 'x', now: 3, graceMs: 0, refreshExpiresAt: () => 7_000 })).kind).toBe('rotated')
       await b.close()
     })
 
@@ -390,14 +390,14 @@ describe.each(drivers)('on %s', (driver) => {
       const store = sqliteStore({ file: ':memory:', driver })
       await store.migrate()
       const base = { userId: 'u', kind: 'cookie' as const, now: 0, userAgent: null, ip: null }
-      await store.createSession({ ...base, id: 'dead', expiresAt: 1000, refreshExpiresAt: 500, refreshHash: 'd0' })
-      await store.createSession({ ...base, id: 'alive', expiresAt: 3 * day, refreshExpiresAt: 500, refreshHash: 'a0' })
+      await store.createSession({ ...base, id: 'dead', expiresAt: 1000, refreshExpiresAt: 500, tokenSalt: 'd0' })
+      await store.createSession({ ...base, id: 'alive', expiresAt: 3 * day, refreshExpiresAt: 500, tokenSalt: 'a0' })
       await store.rateLimits.hit('old', 60_000, 0)
       await store.rateLimits.hit('new', 60_000, 2 * day)
       expect(await store.prune(2 * day)).toBe(1)
       expect(await store.findSession('dead')).toBeNull()
       expect(await store.findSession('alive')).not.toBeNull()
-      expect(await store.rotateRefresh({ presentedHash: 'd0', successorHash: 'x', now: 2 * day, graceMs: 0, refreshExpiresAt: () => 0 }))
+      expect(await store.rotateRefresh({ sessionId: 'dead', presented: { generation: 0 }, tokenSalt: 'x', now: 2 * day, graceMs: 0, refreshExpiresAt: () => 0 }))
         .toEqual({ kind: 'invalid', session: null })
       expect((await store.rateLimits.peek('new', 60_000, 2 * day)).count).toBe(1)
       await store.close()
@@ -411,7 +411,7 @@ describe.each(drivers)('on %s', (driver) => {
       await store.close()
       await expect(store.findUserById('x')).rejects.toMatchObject({ name: 'StoreUnavailableError', message: 'sqlite: the store is closed' })
       await expect(store.findUserByUsername('x')).rejects.toMatchObject({ name: 'StoreUnavailableError', message: 'sqlite: the store is closed' })
-      await expect(store.rotateRefresh({ presentedHash: 'r', successorHash: 's', now: 1, graceMs: 0, refreshExpiresAt: () => 2 }))
+      await expect(store.rotateRefresh({ sessionId: 's', presented: { generation: 0 }, tokenSalt: 'x', now: 1, graceMs: 0, refreshExpiresAt: () => 2 }))
         .rejects.toMatchObject({ name: 'StoreUnavailableError', message: 'sqlite: the store is closed' })
     })
 
@@ -440,7 +440,7 @@ describe.each(drivers)('on %s', (driver) => {
       await seed.migrate()
       await seed.createSession({
         id: 's1', userId: 'u1', kind: 'cookie', now: 0, expiresAt: 1e9, refreshExpiresAt: 1e8,
-        userAgent: null, ip: null, refreshHash: 'r0',
+        userAgent: null, ip: null, tokenSalt: 'r0',
       })
       writeFileSync(go, '')
       const outs = await Promise.all(procs.map((p) => p.done))
