@@ -14,6 +14,7 @@
  *   npm run bench                 full run; writes docs/benchmarks.json and docs/benchmarks.svg
  *   npm run bench -- --smoke      a few seconds per group: every scenario once, for CI
  *   npm run bench -- --out FILE   JSON somewhere else (the SVG beside it)
+ *   npm run bench -- scale        1 thousand against 1 million live sessions (bench/scale.ts)
  *
  * Environment: BENCH_SECONDS (default 3), BENCH_ROUNDS (default 3),
  * BENCH_PG_URL (admin URL; default postgres://postgres@127.0.0.1:5432/test:
@@ -32,6 +33,11 @@ import { renderSvg } from './plot.ts'
 import { updatePage } from './report.ts'
 
 const argv = process.argv.slice(2)
+// `npm run bench -- scale`: the session-count benchmark (bench/scale.ts), a run of its own.
+if (argv[0] === 'scale') {
+  await import('./scale.ts')
+  process.exit(0)
+}
 const SMOKE = argv.includes('--smoke')
 const outArg = argv.indexOf('--out')
 const OUT = outArg >= 0 ? argv[outArg + 1]! : SMOKE ? join(tmpdir(), 'bastion-bench-smoke.json') : 'docs/benchmarks.json'

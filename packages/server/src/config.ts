@@ -100,6 +100,8 @@ export interface BastionOptions {
  * | `user_registered` | info | `user`, `ip` |
  * | `refresh` | info | `via`, `user`, `session`, `ip` |
  * | `refresh_token_reuse` | warn | `user`, `session` (now revoked), `ip` |
+ * | `refresh_token_invalid` | warn | `session` (the id the token named; nothing changed), `ip` |
+ * | `revoked_all` | warn | `notBefore` (every session and access token issued before it is out) |
  * | `logout` | info | `via`, `session`, `user` (bearer), `ip` |
  * | `logout_all` | info | `user`, `session` (the caller's), `sessions` (count revoked), `ip` |
  * | `session_revoked` | info | `user`, `session` (the revoked one), `by` (the caller's session), `ip` |

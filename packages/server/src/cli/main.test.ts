@@ -93,6 +93,50 @@ describe('bastion CLI', () => {
     expect((await cli(['sessions', 'revoke'])).code).toBe(2)
   })
 
+  it('revokes every session of every user with --all (one write); a running instance refuses them, and people sign in again', async () => {
+    const file = join(dir, 'bastion.sqlite')
+    const bastion = await createBastion({ store: sqliteStore({ file }), secret: env.BASTION_SECRET, argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+    const signIn = async (username: string) => {
+      const csrf = await bastion.handle(new Request('http://localhost/auth/csrf'))
+      const cookie = csrf!.headers.getSetCookie()[0]!.split(';')[0]!
+      const token = ((await csrf!.json()) as { csrfToken: string }).csrfToken
+      const login = await bastion.handle(new Request('http://localhost/auth/login', {
+        method: 'POST', body: JSON.stringify({ username, password: `${username}-password-1` }),
+        headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': token, origin: 'http://localhost' },
+      }))
+      expect(login!.status).toBe(200)
+      const cookies = login!.headers.getSetCookie().map((c) => c.split(';')[0]!)
+      return { id: ((await login!.json()) as { session: { id: string } }).session.id, cookies: cookies.join('; ') }
+    }
+    const me = (cookies: string) => bastion.guard(new Request('http://localhost/api/me', { headers: { cookie: cookies } }))
+    try {
+      await bastion.createUser('dave', 'dave-password-1')
+      await bastion.createUser('erin', 'erin-password-1')
+      const [dave, erin] = [await signIn('dave'), await signIn('erin')]
+      expect((await me(dave.cookies)).ok).toBe(true)
+      expect((await cli(['sessions', 'revoke', '--all', '--user', 'dave'])).code).toBe(2)
+      const revoked = await cli(['sessions', 'revoke', '--all'])
+      expect(revoked).toMatchObject({ code: 0, lines: [expect.stringMatching(/^revoked every session made before \d{4}-.* in /)] })
+      const store = sqliteStore({ file })
+      try {
+        for (const s of [dave, erin]) expect((await store.findSession(s.id))?.revokedReason).toBe('revoked_all')
+      } finally {
+        await store.close()
+      }
+      // The running instance learns the bound at its next store poll (5 s).
+      const started = Date.now()
+      while ((await me(erin.cookies)).ok) {
+        expect(Date.now() - started).toBeLessThan(6_000)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      await new Promise((r) => setTimeout(r, 1_000)) // past the bound (the next whole second)
+      const again = await signIn('dave')
+      expect((await me(again.cookies)).ok).toBe(true)
+    } finally {
+      await bastion.close()
+    }
+  })
+
   it('prints help for every command with exit 0, and usage with exit 2 for what it does not know', async () => {
     for (const command of ['keys', 'prune', 'migrate', 'sessions', 'doctor', 'audit']) {
       const help = await cli([command, '--help'])
