@@ -143,6 +143,32 @@ describe('two instances on PostgreSQL and Redis', () => {
     expect(statuses).toEqual([401, 401, 401, 429, 429])
   })
 
+  // Last in the file: it ends every session of this schema.
+  it('a revoke-all on one instance reaches the other on the bus at once (well inside the 5 s poll); signing in again works', async () => {
+    const other = `bob${run}`
+    await a.bastion.createUser(other, 'bob-password-12')
+    const { browser, via } = browserVia()
+    await via(b).request('GET', '/auth/csrf')
+    expect((await via(b).request('POST', '/auth/login', { body: { username: other, password: 'bob-password-12' } })).status).toBe(200)
+    expect((await via(b).request('GET', '/api/me')).status).toBe(200)
+    const access = browser.cookie('__Host-access')!
+    const started = Date.now()
+    await a.bastion.revokeAllSessions()
+    let status = 0
+    while (status !== 401) {
+      browser.setCookie('__Host-access', access)
+      status = (await via(b).request('GET', '/api/me')).status
+      if (status !== 401) await new Promise((r) => setTimeout(r, 10))
+      expect(Date.now() - started).toBeLessThan(1_000)
+    }
+    expect((await via(b).request('POST', '/auth/refresh')).status).toBe(401)
+    await new Promise((r) => setTimeout(r, 1_000)) // past the bound: the next whole second
+    const again = browserVia()
+    await again.via(a).request('GET', '/auth/csrf')
+    expect((await again.via(a).request('POST', '/auth/login', { body: { username: other, password: 'bob-password-12' } })).status).toBe(200)
+    expect((await again.via(b).request('GET', '/api/me')).status).toBe(200)
+  })
+
   it('both instances publish the same keys in their JWKS', async () => {
     const ka = await (await fetch(`${a.url}/.well-known/jwks.json`)).json()
     const kb = await (await fetch(`${b.url}/.well-known/jwks.json`)).json()
