@@ -172,6 +172,12 @@ export class Keyring {
     return k.record.retiredAt === null || this.now() < k.record.retiredAt + this.verifyWindow * 1000
   }
 
+  /** Whether `kid` names a key that may still verify a live token (the encrypted access cookie follows the signing keys). */
+  knows(kid: string): boolean {
+    const k = this.keys.get(kid)
+    return k !== undefined && this.usable(k)
+  }
+
   verificationKey(kid: string | undefined, alg: string | undefined): CryptoKey | null {
     if (!kid) return null
     const k = this.keys.get(kid)

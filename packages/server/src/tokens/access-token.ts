@@ -2,6 +2,7 @@ import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose'
 import { randomToken } from '../crypto/encoding.ts'
 import { BastionError } from '../errors.ts'
 import { ALLOWED_ALGORITHMS, type Keyring } from '../keys/keyring.ts'
+import { AccessCookie, OtherFormat } from './access-cookie.ts'
 import { hasIssuedShape } from './issued-shape.ts'
 
 /** The claims Bastion puts in an access token (RFC 9068, plus the session id). */
@@ -26,6 +27,8 @@ export interface AccessTokenOptions {
   now: () => number
   /** Verified tokens kept, keyed by the whole token. Default 10000. */
   cacheSize?: number
+  /** What the access cookie holds: the JWS itself, or a JWE around it (see `AccessCookie`). */
+  cookie: AccessCookie
 }
 
 const CLOCK_TOLERANCE = 5
@@ -54,12 +57,14 @@ export interface SignedAccessToken {
 export class AccessTokens {
   private readonly cache = new Map<string, { token: string; claims: AccessClaims }>()
   private readonly cacheSize: number
+  private readonly cookie: AccessCookie
 
   constructor(
     private readonly keyring: Keyring,
     private readonly options: AccessTokenOptions,
   ) {
     this.cacheSize = options.cacheSize ?? 10_000
+    this.cookie = options.cookie
   }
 
   async sign(subject: { userId: string; username: string; sessionId: string; clientId: string }): Promise<SignedAccessToken> {
@@ -92,11 +97,46 @@ export class AccessTokens {
     return claims
   }
 
-  /** Throws `token_expired` or `unauthenticated`. */
+  /** A bearer token (always a JWS). Throws `token_expired` or `unauthenticated`. */
   async verify(token: string): Promise<AccessClaims> {
     const hit = this.cached(token)
     if (hit === 'expired') throw new BastionError('token_expired', 'The access token has expired.')
     if (hit) return hit
+    const claims = await this.verifySigned(token)
+    this.remember(token, claims)
+    return claims
+  }
+
+  /**
+   * The access cookie's value: the JWS itself, or (format `jwe`) the JWE
+   * around it, cached by the whole cookie value, so a hit costs what a JWS hit
+   * costs. A cookie of the other format (set before the format changed) whose
+   * token verifies answers `token_expired`: the browser refreshes and gets the
+   * configured format; it is never accepted as is.
+   */
+  async verifyCookie(value: string): Promise<AccessClaims> {
+    const hit = this.cached(value)
+    if (hit === 'expired') throw new BastionError('token_expired', 'The access token has expired.')
+    if (hit) return hit
+    let inner: string
+    try {
+      inner = await this.cookie.open(value)
+    } catch (e) {
+      if (!(e instanceof OtherFormat)) throw e
+      await this.verifySigned(e.inner)
+      throw new BastionError('token_expired', 'The access cookie has an old format; refresh.')
+    }
+    const claims = await this.verifySigned(inner)
+    this.remember(value, claims)
+    return claims
+  }
+
+  /** The cookie value for a token `sign` made (the token itself unless the format is `jwe`). */
+  cookieValue(token: string): Promise<string> {
+    return this.cookie.seal(token)
+  }
+
+  private async verifySigned(token: string): Promise<AccessClaims> {
     if (token.length > 4096 || !hasIssuedShape(token)) throw new BastionError('unauthenticated', 'The access token is not valid.')
     let header: { kid?: string; alg?: string }
     try {
@@ -136,12 +176,15 @@ export class AccessTokens {
     if (typeof claims.sid !== 'string' || typeof claims.sub !== 'string') {
       throw new BastionError('unauthenticated', 'The access token is not valid.')
     }
+    return claims
+  }
+
+  private remember(token: string, claims: AccessClaims): void {
     if (this.cache.size >= this.cacheSize) {
       // Oldest first (Map keeps insertion order): a bounded cache, never a memory leak.
       const oldest = this.cache.keys().next().value
       if (oldest !== undefined) this.cache.delete(oldest)
     }
     this.cache.set(cacheIndex(token), { token, claims })
-    return claims
   }
 }

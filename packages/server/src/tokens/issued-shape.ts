@@ -11,7 +11,8 @@
 const HEADER_MEMBERS = new Set(['alg', 'kid', 'typ'])
 const B64URL = /^[A-Za-z0-9_-]+$/
 
-function canonicalJsonObject(segment: string): Record<string, unknown> | null {
+/** A base64url segment holding a JSON object exactly as `JSON.stringify` writes it, or null. */
+export function canonicalJsonObject(segment: string): Record<string, unknown> | null {
   if (!B64URL.test(segment)) return null
   const bytes = Buffer.from(segment, 'base64url')
   if (bytes.toString('base64url') !== segment) return null
