@@ -27,8 +27,8 @@ export interface AccessTokenOptions {
   now: () => number
   /** Verified tokens kept, keyed by the whole token. Default 10000. */
   cacheSize?: number
-  /** What the access cookie holds: the JWS itself, or a JWE around it (see `AccessCookie`). */
-  cookie: AccessCookie
+  /** What the access cookie holds: the JWS itself, or a JWE around it (see `AccessCookie`). Default: the JWS, and a JWE is not opened. */
+  cookie?: AccessCookie
 }
 
 const CLOCK_TOLERANCE = 5
@@ -57,14 +57,14 @@ export interface SignedAccessToken {
 export class AccessTokens {
   private readonly cache = new Map<string, { token: string; claims: AccessClaims }>()
   private readonly cacheSize: number
-  private readonly cookie: AccessCookie
+  private readonly cookie: AccessCookie | null
 
   constructor(
     private readonly keyring: Keyring,
     private readonly options: AccessTokenOptions,
   ) {
     this.cacheSize = options.cacheSize ?? 10_000
-    this.cookie = options.cookie
+    this.cookie = options.cookie ?? null
   }
 
   async sign(subject: { userId: string; username: string; sessionId: string; clientId: string }): Promise<SignedAccessToken> {
@@ -115,6 +115,7 @@ export class AccessTokens {
    * configured format; it is never accepted as is.
    */
   async verifyCookie(value: string): Promise<AccessClaims> {
+    if (this.cookie === null) return this.verify(value)
     const hit = this.cached(value)
     if (hit === 'expired') throw new BastionError('token_expired', 'The access token has expired.')
     if (hit) return hit
@@ -132,8 +133,8 @@ export class AccessTokens {
   }
 
   /** The cookie value for a token `sign` made (the token itself unless the format is `jwe`). */
-  cookieValue(token: string): Promise<string> {
-    return this.cookie.seal(token)
+  async cookieValue(token: string): Promise<string> {
+    return this.cookie === null ? token : this.cookie.seal(token)
   }
 
   private async verifySigned(token: string): Promise<AccessClaims> {
