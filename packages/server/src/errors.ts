@@ -13,6 +13,10 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   rate_limited: 429,
   unavailable: 503,
+  /** The gateway's upstream refused or dropped the connection. */
+  upstream_unavailable: 502,
+  /** The gateway's upstream did not answer within its timeout. */
+  upstream_timeout: 504,
 } as const
 
 export type ErrorCode = keyof typeof ERROR_STATUS

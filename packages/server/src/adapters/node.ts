@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Bastion, RequestContext, RequestHead } from '../bastion.ts'
 import { BastionError } from '../errors.ts'
-import { errorResponse, knownBody } from '../http/respond.ts'
+import { errorResponse, isStreamed, knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
 
 /**
@@ -136,6 +136,7 @@ export function setCorsHeaders(bastion: Bastion, head: RequestHead, set: (name: 
 }
 
 export async function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {
+  if (isStreamed(response)) return writeStreamed(res, response, method)
   // Read the body first so the head carries Content-Length: one write, no chunked framing.
   const known = knownBody(response)
   const body =
@@ -149,6 +150,35 @@ export async function writeWebResponse(res: ServerResponse, response: Response, 
   if (body) headers['content-length'] = String(body.length)
   res.writeHead(response.status, headers)
   res.end(body ?? undefined)
+}
+
+/** A streamed body (the gateway's) is written as it comes; an error midway cuts the connection, the status having gone. */
+async function writeStreamed(res: ServerResponse, response: Response, method: string): Promise<void> {
+  const headers: Record<string, string | string[]> = {}
+  response.headers.forEach((value, key) => {
+    if (key !== 'set-cookie') headers[key] = value
+  })
+  const cookies = response.headers.getSetCookie()
+  if (cookies.length > 0) headers['set-cookie'] = cookies
+  res.writeHead(response.status, headers)
+  if (method === 'HEAD' || !response.body) {
+    res.end()
+    return
+  }
+  const reader = response.body.getReader()
+  // The browser going away stops the upstream read too.
+  res.once('close', () => void reader.cancel().catch(() => {}))
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      if (!res.write(value)) await new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve))
+      if (res.destroyed) return
+    }
+    res.end()
+  } catch {
+    res.destroy()
+  }
 }
 
 export function contextOf(req: IncomingMessage): RequestContext {

@@ -22,6 +22,17 @@ export function knownBody(response: Response): string | undefined {
   return response.bodyUsed ? undefined : knownBodies.get(response)
 }
 
+/** Responses whose body is a stream to hand on as it comes (the gateway's), never read whole first. */
+const streamed = new WeakSet<Response>()
+
+/** Marks a response to be streamed by the Node adapter (chunk by chunk) instead of read whole for a Content-Length. */
+export function markStreamed(response: Response): Response {
+  streamed.add(response)
+  return response
+}
+
+export const isStreamed = (response: Response): boolean => streamed.has(response)
+
 function textResponse(text: string, status: number, headers: HeadersLike): Response {
   const res = new Response(text, { status, headers })
   knownBodies.set(res, text)
