@@ -11,6 +11,7 @@ import { sessionCookies } from './http/session-cookies.ts'
 import { Keyring } from './keys/keyring.ts'
 import { PasswordHasher, type Argon2Params, type HashingLimits } from './passwords.ts'
 import { createRouter } from './router.ts'
+import { gatewayRoutes } from './routes/gateway.ts'
 import { jwksRoutes } from './routes/jwks.ts'
 import { passwordRoutes } from './routes/password.ts'
 import { refreshRoutes } from './routes/refresh.ts'
@@ -20,6 +21,7 @@ import { credentials as makeCredentials } from './services/credentials.ts'
 import { publicUser, sessions as makeSessions, type PublicUser } from './services/sessions.ts'
 import { normalizeUsername } from './sessions.ts'
 import type { RateLimitStore } from './store.ts'
+import { AccessCookie } from './tokens/access-cookie.ts'
 import { AccessTokens } from './tokens/access-token.ts'
 import { RevocationList } from './tokens/revocation-list.ts'
 
@@ -84,7 +86,7 @@ export interface CreateBastionOptions extends BastionOptions {
 const KEY_VERIFY_SLACK = 120
 
 /** The route families every Bastion serves; each is one module under `routes/`. */
-const CORE_ROUTES: readonly RouteFamily[] = [sessionRoutes, refreshRoutes, sessionsRoutes, passwordRoutes, jwksRoutes]
+const CORE_ROUTES: readonly RouteFamily[] = [sessionRoutes, refreshRoutes, sessionsRoutes, passwordRoutes, jwksRoutes, gatewayRoutes]
 
 /**
  * Builds the server: validates configuration (throws ConfigError), loads or
@@ -111,7 +113,8 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     refreshToken: deriveKey(config.secret, 'refresh-generation'),
     refreshSuccessor: deriveKey(config.secret, 'refresh-successor'),
   }
-  const access = new AccessTokens(keyring, { issuer: config.issuer, audience: config.audience, ttl: config.accessTtl, now })
+  const cookie = new AccessCookie({ format: config.accessToken.format, secret: config.secret, keys: keyring })
+  const access = new AccessTokens(keyring, { issuer: config.issuer, audience: config.audience, ttl: config.accessTtl, now, cookie })
   const revoked = new RevocationList((config.accessTtl + 120) * 1000, now, config.revocationBus)
   await revoked.start(store, (e) => {
     if (e.kind === 'poll_failed') config.log({ level: 'error', event: 'revocation_poll_failed', error: String(e.error) })

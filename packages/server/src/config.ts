@@ -79,10 +79,53 @@ export interface BastionOptions {
   }
   /** `POST /auth/token` refuses requests that carry `Sec-Fetch-*` (browsers use cookies). Default: true. */
   bearerRefusesBrowsers?: boolean
+  /** What the access cookie holds (see "Encrypted cookie" in the README). */
+  accessToken?: {
+    /**
+     * `'jws'`: the signed access JWT itself, readable by whoever sees the cookie and verifiable through the JWKS.
+     * `'jwe'`: that JWT nested in a JWE (`dir`, `A256GCM`, key derived from `secret` per signing key), so the
+     * browser, extensions and logs see no claims. Bearer tokens (`POST /auth/token`, the gateway's) stay signed JWTs.
+     * Default: `'jws'`.
+     */
+    format?: 'jws' | 'jwe'
+  }
+  /** Existing APIs put behind Bastion (backend for frontend), each under its own path prefix. Default: none. */
+  gateway?: GatewayOptions | GatewayOptions[]
   /** Clock, for tests. */
   now?: () => number
   /** Structured log sink for security events (never receives tokens). */
   log?: (event: LogEvent) => void
+}
+
+/**
+ * One upstream API behind Bastion: a request to `prefix + /x?y` is
+ * authenticated (access cookie, and CSRF, Origin and Sec-Fetch-Site when it
+ * changes state, exactly as Bastion's own routes) and sent to
+ * `upstream + /x?y` with `Authorization: Bearer <JWT for audience>` instead
+ * of the browser's cookies.
+ */
+export interface GatewayOptions {
+  /** The upstream's base URL, e.g. `http://127.0.0.1:8000` (a path is kept as a base: `http://api/v1`). Required. */
+  upstream: string
+  /** Path prefix under which the upstream is reached. Default: `/gateway`. */
+  prefix?: string
+  /** `aud` of the tokens forwarded upstream. Default: the upstream's origin. Must differ from Bastion's own `audience`. */
+  audience?: string
+  /** Largest request body passed on, in bytes; larger answers `413 payload_too_large`. Default: 10485760 (10 MiB). */
+  maxBodyBytes?: number
+  /** Milliseconds the upstream has to start answering (and between two chunks of its body); then `504 upstream_timeout`. Default: 30000. */
+  timeoutMs?: number
+  /** Lifetime of a forwarded token in seconds, at most 60 (and never past the browser's access token). Default: 60. */
+  tokenTtl?: number
+}
+
+export interface ResolvedGateway {
+  upstream: URL
+  prefix: string
+  audience: string
+  maxBodyBytes: number
+  timeoutMs: number
+  tokenTtl: number
 }
 
 /**
@@ -106,6 +149,7 @@ export interface BastionOptions {
  * | `logout_all` | info | `user`, `session` (the caller's), `sessions` (count revoked), `ip` |
  * | `session_revoked` | info | `user`, `session` (the revoked one), `by` (the caller's session), `ip` |
  * | `password_changed` | info | `via`, `user`, `session`, `ip` |
+ * | `gateway_cookie_dropped` | warn | `prefix`, `cookie` (the name an upstream tried to set) |
  * | `request_refused` | warn | `code` (`csrf_failed` or `forbidden_origin`), `method`, `path`, `ip` |
  * | `unexpected_error` | error | `error` (name and message; answered 503) |
  * | `key_reload_failed`, `revocation_poll_failed`, `revocation_broadcast_failed` | error | `error` |
@@ -146,6 +190,8 @@ export interface ResolvedConfig {
   password: { minLength: number; maxLength: number }
   rateLimit: { loginPerAccount: RateLimitRule; loginPerAddress: RateLimitRule; registerPerAddress: RateLimitRule }
   bearerRefusesBrowsers: boolean
+  accessToken: { format: 'jws' | 'jwe' }
+  gateways: ResolvedGateway[]
   now: () => number
   log: (event: LogEvent) => void
 }
@@ -299,7 +345,67 @@ export function resolveConfig(options: BastionOptions): ResolvedConfig {
       registerPerAddress: options.rateLimit?.registerPerAddress ?? { max: 20, windowSeconds: 3600 },
     },
     bearerRefusesBrowsers: options.bearerRefusesBrowsers ?? true,
+    accessToken: { format: resolveAccessFormat(options.accessToken?.format) },
+    gateways: resolveGateways(options.gateway, { basePath, audience: options.audience ?? issuer }),
     now: options.now ?? Date.now,
     log: options.log ?? (() => {}),
   }
+}
+
+function resolveAccessFormat(format: unknown): 'jws' | 'jwe' {
+  if (format === undefined) return 'jws'
+  if (format !== 'jws' && format !== 'jwe') throw new ConfigError(`accessToken.format must be 'jws' or 'jwe', got ${String(format)}.`)
+  return format
+}
+
+const MAX_GATEWAY_TIMEOUT_MS = 600_000
+
+function resolveGateways(given: GatewayOptions | GatewayOptions[] | undefined, own: { basePath: string; audience: string }): ResolvedGateway[] {
+  const list = given === undefined ? [] : Array.isArray(given) ? given : [given]
+  const resolved = list.map((g, i): ResolvedGateway => {
+    const where = list.length > 1 ? `gateway[${i}]` : 'gateway'
+    let upstream: URL
+    try {
+      upstream = new URL(g.upstream)
+    } catch {
+      throw new ConfigError(`${where}.upstream "${String(g.upstream)}" is not a URL, e.g. http://127.0.0.1:8000.`)
+    }
+    if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') throw new ConfigError(`${where}.upstream must be http:// or https://.`)
+    if (upstream.username || upstream.password || upstream.search || upstream.hash) {
+      throw new ConfigError(`${where}.upstream must be a base URL without credentials, query or fragment.`)
+    }
+    const prefix = (g.prefix ?? '/gateway').replace(/\/$/, '')
+    if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) throw new ConfigError(`${where}.prefix "${String(g.prefix)}" must be a path like /gateway (not /).`)
+    const under = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`)
+    if (under(prefix, own.basePath) || under(prefix, '/.well-known')) {
+      throw new ConfigError(`${where}.prefix ${prefix} overlaps Bastion's own paths (${own.basePath}, /.well-known).`)
+    }
+    const audience = g.audience ?? upstream.origin
+    if (typeof audience !== 'string' || audience === '') throw new ConfigError(`${where}.audience must be a non-empty string.`)
+    if (audience === own.audience) {
+      // The upstream could otherwise replay what it receives to Bastion (or to another upstream) as a user's own token.
+      throw new ConfigError(`${where}.audience must differ from Bastion's own audience (${own.audience}).`)
+    }
+    const maxBodyBytes = g.maxBodyBytes ?? 10 * 1024 * 1024
+    if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new ConfigError(`${where}.maxBodyBytes must be a whole number of bytes.`)
+    const timeoutMs = g.timeoutMs ?? 30_000
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_GATEWAY_TIMEOUT_MS) {
+      throw new ConfigError(`${where}.timeoutMs must be between 1 and ${MAX_GATEWAY_TIMEOUT_MS} milliseconds.`)
+    }
+    const tokenTtl = g.tokenTtl ?? 60
+    if (!Number.isFinite(tokenTtl) || tokenTtl < 1 || tokenTtl > 60) throw new ConfigError(`${where}.tokenTtl must be between 1 and 60 seconds.`)
+    return { upstream, prefix, audience, maxBodyBytes, timeoutMs, tokenTtl }
+  })
+  const prefixes = resolved.map((g) => g.prefix)
+  for (const [i, p] of prefixes.entries()) {
+    for (const q of prefixes.slice(i + 1)) {
+      if (p === q || p.startsWith(`${q}/`) || q.startsWith(`${p}/`)) throw new ConfigError(`gateway: the prefixes ${p} and ${q} overlap.`)
+    }
+  }
+  const audiences = resolved.map((g) => g.audience)
+  if (new Set(audiences).size !== audiences.length) {
+    // A token minted for one upstream would be accepted by the other.
+    throw new ConfigError('gateway: two upstreams share an audience; give each its own.')
+  }
+  return resolved
 }

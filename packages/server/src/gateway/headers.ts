@@ -35,10 +35,11 @@ export function stripHopByHop(headers: Headers): void {
 }
 
 export interface ForwardedFor {
-  /** The client address as Bastion resolved it (`trustProxy` taken into account). */
-  clientIp: string
-  /** The `X-Forwarded-For` chain a trusted proxy in front sent, if `trustProxy`; appended to, never invented. */
-  trustedChain: string | null
+  /**
+   * The `X-Forwarded-For` to send: the client's address, or (with `trustProxy`)
+   * the chain the trusted proxy in front sent. Never what an untrusted client wrote.
+   */
+  for: string
   /** The public origin the browser used, e.g. `https://app.example.com`. */
   publicOrigin: string
   /** The gateway's prefix, e.g. `/gateway`, so the upstream can build its own links. */
@@ -69,7 +70,7 @@ export function upstreamRequestHeaders(incoming: Headers, options: UpstreamReque
   headers.set('accept-encoding', 'identity')
   const { forwarded } = options
   const origin = new URL(forwarded.publicOrigin)
-  headers.set('x-forwarded-for', forwarded.trustedChain ? `${forwarded.trustedChain}, ${forwarded.clientIp}` : forwarded.clientIp)
+  headers.set('x-forwarded-for', forwarded.for)
   headers.set('x-forwarded-proto', origin.protocol.slice(0, -1))
   headers.set('x-forwarded-host', origin.host)
   headers.set('x-forwarded-prefix', forwarded.prefix)

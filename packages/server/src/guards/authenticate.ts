@@ -50,7 +50,8 @@ export function authenticator(config: ResolvedConfig, access: AccessTokens, revo
   function verifyLive(token: string, via: Identity['via']): Identity | Promise<Identity> {
     const hit = access.cached(token)
     if (hit !== undefined && hit !== 'expired') return liveIdentity(hit, via)
-    return access.verify(token).then((claims) => liveIdentity(claims, via))
+    // The cookie may be a JWE around the token (format `jwe`); a bearer token is always the JWS itself.
+    return (via === 'cookie' ? access.verifyCookie(token) : access.verify(token)).then((claims) => liveIdentity(claims, via))
   }
 
   /** A failed bearer request says so in `WWW-Authenticate` (RFC 6750). */
@@ -96,7 +97,7 @@ export function authenticator(config: ResolvedConfig, access: AccessTokens, revo
 
   async function cookieSessionId(info: RequestInfo): Promise<string | null> {
     const token = singleCookie(info, cookies.access.name)
-    const claims = token ? await access.verify(token).catch(() => null) : null
+    const claims = token ? await access.verifyCookie(token).catch(() => null) : null
     if (claims) return claims.sid
     const refresh = singleCookie(info, cookies.refresh.name)
     return refresh ? refreshTokenSession(refresh) : null

@@ -86,7 +86,7 @@ export const refreshRoutes: RouteFamily = (ctx) => {
         }
         const csrf = singleCookie(info, config.cookies.csrf.name)!
         const res = json({ session: sessions.view(outcome.session, token.expiresAt), csrfToken: maskToken(csrf) })
-        cookies.setAccess(res.headers, token.token)
+        cookies.setAccess(res.headers, token.cookie)
         cookies.setRefresh(res.headers, successor, outcome.session)
         // The CSRF cookie lives as long as the session's refresh token does, so it is renewed with it.
         cookies.setCsrf(res.headers, csrf, cookies.maxAge(outcome.session))

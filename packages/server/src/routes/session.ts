@@ -101,7 +101,7 @@ export const sessionRoutes: RouteFamily = (ctx) => {
         let sessionId = refresh ? refreshTokenSession(refresh) : null
         if (!sessionId) {
           const token = singleCookie(info, config.cookies.access.name)
-          sessionId = token ? ((await access.verify(token).catch(() => null))?.sid ?? null) : null
+          sessionId = token ? ((await access.verifyCookie(token).catch(() => null))?.sid ?? null) : null
         }
         auth.checkCsrf(request, info, sessionId ? [{ kind: 'session', sessionId }] : [{ kind: 'pre' }])
         if (sessionId) {

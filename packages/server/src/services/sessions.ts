@@ -106,7 +106,7 @@ export function sessions(
     browserResponse(started, user) {
       const csrf = mintCsrfToken(csrfKey, { kind: 'session', sessionId: started.session.id })
       const res = json({ user: publicUser(user), session: view(started.session, started.accessToken.expiresAt), csrfToken: maskToken(csrf) })
-      cookies.setAccess(res.headers, started.accessToken.token)
+      cookies.setAccess(res.headers, started.accessToken.cookie)
       cookies.setRefresh(res.headers, started.refreshToken, started.session)
       cookies.setCsrf(res.headers, csrf, cookies.maxAge(started.session))
       return res

@@ -36,6 +36,9 @@ export class Clock {
   }
 }
 
+/** Which access-cookie format the behavioural suites run on: `jws` (default) or `jwe` (`BASTION_TEST_ACCESS_FORMAT=jwe`). */
+export const TEST_ACCESS_FORMAT: 'jws' | 'jwe' = process.env.BASTION_TEST_ACCESS_FORMAT === 'jwe' ? 'jwe' : 'jws'
+
 export type ServerOptions = Partial<Omit<CreateBastionOptions, 'store' | 'now'>> & {
   /** Reuse another server's store (restarts, several instances): its `file`. Default: a fresh one. */
   file?: string
@@ -142,7 +145,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const secret = rest.secret ?? SECRET
   let bastion: Bastion
   try {
-    bastion = await createBastion({ store, secret, argon2: CHEAP_ARGON2, now: clock.now, ...rest })
+    bastion = await createBastion({ store, secret, argon2: CHEAP_ARGON2, now: clock.now, accessToken: { format: TEST_ACCESS_FORMAT }, ...rest })
   } catch (e) {
     await store.close()
     await remove()

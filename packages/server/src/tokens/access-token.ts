@@ -50,7 +50,10 @@ const cacheIndex = (token: string) => token.slice(-CACHE_INDEX_CHARS)
  */
 /** A freshly signed access token and when it expires (ms since the epoch). */
 export interface SignedAccessToken {
+  /** The signed JWT: what a bearer client gets. */
   token: string
+  /** The access cookie's value for it: the same JWS, or (format `jwe`) a JWE around it. */
+  cookie: string
   expiresAt: number
 }
 
@@ -80,7 +83,7 @@ export class AccessTokens {
       .setExpirationTime(exp)
       .setJti(randomToken(16))
       .sign(key)
-    return { token, expiresAt: exp * 1000 }
+    return { token, cookie: await this.cookieValue(token), expiresAt: exp * 1000 }
   }
 
   /** Synchronous answer for a token verified before, or undefined. */
