@@ -53,6 +53,8 @@ const suites = [
     label: 'core, stores (SQLite), adapters, client, demo',
     needs: async () => null,
     args: [],
+    // The encrypted access cookie (accessToken.format 'jwe'): the behavioural and adversarial suites again on it.
+    also: [{ label: 'routes, gateway and adversarial suites with the jwe access cookie', args: ['packages/server/src/routes/', 'packages/server/src/adversarial/'], env: { BASTION_TEST_ACCESS_FORMAT: 'jwe' } }],
   },
   {
     name: 'postgres',

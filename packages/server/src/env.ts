@@ -7,8 +7,36 @@ import { ConfigError } from './errors.ts'
 /** The options the contract's environment variables set (see the README's configuration table). */
 export type EnvOptions = Pick<
   BastionOptions,
-  'publicOrigin' | 'allowedOrigins' | 'trustProxy' | 'accessTtl' | 'refreshTtl' | 'sessionMaxAge' | 'refreshGrace' | 'production'
+  'publicOrigin' | 'allowedOrigins' | 'trustProxy' | 'accessTtl' | 'refreshTtl' | 'sessionMaxAge' | 'refreshGrace' | 'production' | 'accessToken' | 'gateway'
 >
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigError(`${name} must be a positive whole number, got "${raw}".`)
+  return Number(raw)
+}
+
+/** BASTION_ACCESS_FORMAT: `jws` (default) or `jwe`. */
+function accessFormat(env: NodeJS.ProcessEnv): 'jws' | 'jwe' | undefined {
+  const raw = (env.BASTION_ACCESS_FORMAT ?? '').trim().toLowerCase()
+  if (raw === '') return undefined
+  if (raw !== 'jws' && raw !== 'jwe') throw new ConfigError(`BASTION_ACCESS_FORMAT must be jws or jwe, got "${env.BASTION_ACCESS_FORMAT}".`)
+  return raw
+}
+
+/** BASTION_GATEWAY_*: one upstream behind Bastion, when BASTION_GATEWAY_UPSTREAM is set. */
+function gatewayFromEnv(env: NodeJS.ProcessEnv): BastionOptions['gateway'] {
+  const upstream = env.BASTION_GATEWAY_UPSTREAM?.trim()
+  if (!upstream) return undefined
+  return {
+    upstream,
+    prefix: env.BASTION_GATEWAY_PREFIX?.trim() || undefined,
+    audience: env.BASTION_GATEWAY_AUDIENCE?.trim() || undefined,
+    maxBodyBytes: wholeNumber(env, 'BASTION_GATEWAY_MAX_BODY_BYTES'),
+    timeoutMs: wholeNumber(env, 'BASTION_GATEWAY_TIMEOUT_MS'),
+  }
+}
 
 function seconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name]
@@ -35,6 +63,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions
     sessionMaxAge: seconds(env, 'BASTION_SESSION_MAX_AGE'),
     refreshGrace: seconds(env, 'BASTION_REFRESH_GRACE'),
     production: env.NODE_ENV === 'production',
+    accessToken: { format: accessFormat(env) },
+    gateway: gatewayFromEnv(env),
   }
 }
 

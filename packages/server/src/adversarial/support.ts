@@ -9,7 +9,9 @@ import { createPrivateKey, sign as nodeSign } from 'node:crypto'
 import { expect } from 'vitest'
 import type { LogEvent } from '../config.ts'
 import { deriveKey, open } from '../crypto/secret.ts'
-import { errorShapeProblems, type Res, type TestServer } from '../testing/harness.ts'
+import { CompactEncrypt, compactDecrypt } from 'jose'
+import { errorShapeProblems, TEST_ACCESS_FORMAT, type Res, type TestServer } from '../testing/harness.ts'
+import { cookieEncryptionKey } from '../tokens/access-cookie.ts'
 
 /** `BASTION_FUZZ_RUNS` multiplies every property's run count (`npm run fuzz` sets it); 1 in `npm test`. */
 export const FUZZ_SCALE = Math.max(1, Number(process.env.BASTION_FUZZ_RUNS ?? 1) || 1)
@@ -55,6 +57,29 @@ export async function signRaw(srv: TestServer, headerJson: string, payloadJson: 
       ? nodeSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
       : nodeSign(null, Buffer.from(input), key)
   return `${input}.${enc(sig)}`
+}
+
+/**
+ * The access cookie's value for a (possibly forged) token: the token itself,
+ * or with `BASTION_TEST_ACCESS_FORMAT=jwe` the token sealed under the
+ * server's own cookie key for its current signing kid, so that a refusal is
+ * about the token inside, not about the encryption around it.
+ */
+export async function cookieFor(srv: TestServer, token: string): Promise<string> {
+  if (TEST_ACCESS_FORMAT !== 'jwe') return token
+  const [row] = (await srv.store.listKeys()).filter((k) => k.retiredAt === null).sort((a, b) => b.createdAt - a.createdAt)
+  if (!row) throw new Error('the store holds no active key')
+  return new CompactEncrypt(new TextEncoder().encode(token))
+    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: row.kid, cty: 'JWT' })
+    .encrypt(cookieEncryptionKey(srv.secret, row.kid))
+}
+
+/** The signed token inside an access cookie the server set (the value itself unless the format is `jwe`). */
+export async function tokenOfCookie(srv: TestServer, cookie: string): Promise<string> {
+  if (TEST_ACCESS_FORMAT !== 'jwe') return cookie
+  const { kid } = JSON.parse(Buffer.from(cookie.split('.')[0]!, 'base64url').toString()) as { kid: string }
+  const { plaintext } = await compactDecrypt(cookie, cookieEncryptionKey(srv.secret, kid))
+  return new TextDecoder().decode(plaintext)
 }
 
 /** The statuses the contract's error codes map to (a 5xx is never acceptable for a hostile request while the store is up). */

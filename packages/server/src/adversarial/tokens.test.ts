@@ -12,7 +12,7 @@ import fc from 'fast-check'
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeJwt, nativeRequest, startServer, type Res, type TestServer } from '../testing/harness.ts'
-import { LogCollector, b64json, expectContractAnswer, expectNoUnexpectedErrors, fuzzParams, signRaw } from './support.ts'
+import { LogCollector, b64json, cookieFor, tokenOfCookie, expectContractAnswer, expectNoUnexpectedErrors, fuzzParams, signRaw } from './support.ts'
 
 const enc = (s: string | Uint8Array): string => Buffer.from(s).toString('base64url')
 
@@ -31,19 +31,21 @@ async function target(options: Parameters<typeof startServer>[0] = {}): Promise<
   const srv = await startServer({ log: logs.log, ...options })
   const b = srv.browser()
   await b.signIn(await srv.user())
-  const token = b.cookie('__Host-access')!
+  const token = await tokenOfCookie(srv, b.cookie('__Host-access')!)
   const { header, payload } = decodeJwt(token)
   const jwks = (await b.get('/.well-known/jwks.json')).body as { keys: JWK[] }
   return { srv, logs, token, header, payload, jwk: jwks.keys.find((k) => k.kid === header.kid)! }
 }
 
 /** The token as the access cookie (a browser with nothing else), and as a bearer header. */
-async function presentBoth(srv: TestServer, token: string): Promise<{ cookie: Res; bearer: Res }> {
+async function presentBoth(srv: TestServer, token: string): Promise<{ cookie: Res; bearer: Res; oversizeCookie: boolean }> {
   const b = srv.browser()
-  b.setCookie('__Host-access', token)
+  const value = await cookieFor(srv, token)
+  b.setCookie('__Host-access', value)
   const cookie = await b.me()
   const bearer = await nativeRequest(srv, 'GET', '/api/me', { headers: { Authorization: `Bearer ${token}` } })
-  return { cookie, bearer }
+  // A token near 4 KB sealed in a JWE outgrows what a browser keeps as a cookie: refused as too large (400) or not valid (401).
+  return { cookie, bearer, oversizeCookie: value.length > 4096 }
 }
 
 async function expectAccepted(t: Target, token: string, label = 'positive control'): Promise<void> {
@@ -56,8 +58,9 @@ async function expectRefused(t: Target, cases: Record<string, string>, code: 'un
   // Positive control first: the server serves the legitimate token on both channels right now.
   await expectAccepted(t, t.token, 'legitimate token before the attacks')
   for (const [label, token] of Object.entries(cases)) {
-    const { cookie, bearer } = await presentBoth(t.srv, token)
-    expect({ label, cookie: cookie.status, cookieCode: cookie.body?.error?.code }).toEqual({ label, cookie: 401, cookieCode: code })
+    const { cookie, bearer, oversizeCookie } = await presentBoth(t.srv, token)
+    if (oversizeCookie) expect([400, 401], `${label}: ${cookie.text.slice(0, 120)}`).toContain(cookie.status)
+    else expect({ label, cookie: cookie.status, cookieCode: cookie.body?.error?.code }).toEqual({ label, cookie: 401, cookieCode: code })
     expect({ label, bearer: bearer.status, bearerCode: bearer.body?.error?.code }).toEqual({ label, bearer: 401, bearerCode: code })
     expect(bearer.headers.get('www-authenticate'), label).toMatch(/^Bearer error="invalid_token"/)
   }
@@ -358,7 +361,7 @@ describe('token attacks (EdDSA server)', () => {
         let res: Res
         if (asCookie) {
           const b = t.srv.browser()
-          b.setCookie('__Host-access', token)
+          b.setCookie('__Host-access', await cookieFor(t.srv, token))
           res = await b.me()
         } else {
           res = await nativeRequest(t.srv, 'GET', '/api/me', { headers: { Authorization: `Bearer ${token}` } })
