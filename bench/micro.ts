@@ -17,6 +17,7 @@ import { safeEqual } from '../packages/server/src/crypto/encoding.ts'
 import { parseCookies } from '../packages/server/src/http/cookies.ts'
 import { requestInfo } from '../packages/server/src/guards/request-info.ts'
 import { Keyring } from '../packages/server/src/keys/keyring.ts'
+import { AccessCookie } from '../packages/server/src/tokens/access-cookie.ts'
 import { AccessTokens } from '../packages/server/src/tokens/access-token.ts'
 import { sqliteStore } from '../packages/server/src/stores/sqlite/index.ts'
 
@@ -123,6 +124,42 @@ export async function runMicro(ms = Number(process.env.BENCH_MICRO_MS ?? 400)): 
   await step('requestHead + guard GET (what a Node route pays)', () =>
     bastion.guard(requestHead(fakeRequest('GET', '/api/me', { host: 'localhost', cookie: cookieHeader })), contextOf(postReq)),
   )
+  // The encrypted access cookie (accessToken.format 'jwe'): what it adds to the cached and the uncached path.
+  const jweStore = sqliteStore({ file: ':memory:' })
+  const jweBastion = await createBastion({ store: jweStore, secret: SECRET, accessTtl: 3600, accessToken: { format: 'jwe' }, argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  await jweBastion.createUser('alice', 'alice-password-1')
+  const jweCsrf = await jweBastion.handle(new Request('http://localhost/auth/csrf'))
+  const jwePre = jweCsrf!.headers.getSetCookie()[0]!.split(';')[0]!
+  const jweLogin = await jweBastion.handle(
+    new Request('http://localhost/auth/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: jwePre, 'x-csrf-token': jwePre.split('=')[1]! },
+      body: JSON.stringify({ username: 'alice', password: 'alice-password-1' }),
+    }),
+  )
+  const jweJar = Object.fromEntries(jweLogin!.headers.getSetCookie().map((c) => c.split(';')[0]!.split(/=(.*)/s).slice(0, 2) as [string, string]))
+  const jweHead = requestHead(fakeRequest('GET', '/api/me', { host: 'localhost', cookie: `__Host-access=${jweJar['__Host-access']}; __Host-csrf=${jweJar['__Host-csrf']}` }))
+  if (jweJar['__Host-access']!.split('.').length !== 5) throw new Error('micro: the jwe server did not set a JWE cookie')
+  // Measured side by side: a second Bastion in the process makes the shared code paths polymorphic, so each row
+  // is compared with the jws guard measured again here, not with the one above.
+  await step('bastion.guard GET (jws cookie, cached), beside jwe', () => bastion.guard(getHead, ctx))
+  await step('bastion.guard GET (jwe cookie, cached)', () => jweBastion.guard(jweHead, ctx))
+  const jweKeyring = new Keyring(jweStore, deriveKey(SECRET, 'key-wrap'), 'EdDSA', 3720, Date.now)
+  await jweKeyring.init()
+  const jweTokens = new AccessTokens(jweKeyring, {
+    issuer: jweBastion.config.issuer,
+    audience: jweBastion.config.audience,
+    ttl: 3600,
+    now: Date.now,
+    cacheSize: 1_000_000,
+    cookie: new AccessCookie({ format: 'jwe', secret: SECRET, keys: jweKeyring }),
+  })
+  const freshJwe: string[] = []
+  for (let k = 0; k < Number(process.env.BENCH_MICRO_TOKENS ?? 3000); k++) freshJwe.push((await jweTokens.sign({ userId: 'u', username: 'alice', sessionId, clientId: 'bastion-web' })).cookie)
+  let j = 0
+  await step('token verify, uncached, jwe cookie (A256GCM + Ed25519)', () => jweTokens.verifyCookie(freshJwe[j++ % freshJwe.length]!), Math.max(freshJwe.length - 2000, Math.floor(freshJwe.length / 10)))
+  await jweBastion.close()
+  await jweStore.close()
   const check = await bastion.guard(postHead, ctx)
   if (!check.ok) throw new Error(`micro: the POST guard refused: ${check.response.status}`)
   await bastion.close()

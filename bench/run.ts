@@ -358,6 +358,15 @@ async function throughput(): Promise<void> {
     await b.stop()
   }
 
+  // The encrypted access cookie: the same server and scenario, the cookie a JWE (its ratio to bastion.me below).
+  if (want('bastion-jwe')) {
+    const b = await server('bench/servers/bastion-node.ts', { BENCH_ACCESS_FORMAT: 'jwe' })
+    await group('bastion-jwe', b.ready.pid, [
+      { id: 'bastion.me.jwe', stack: 'bastion', label: 'Bastion (guard on node:http)  GET /api/me, jwe cookie', target: { url: `${b.ready.url}/api/me`, headers: { cookie: b.ready.cookie as string } }, baseline: 'bastion.me' },
+    ])
+    await b.stop()
+  }
+
   if (want('bastion-demo')) {
     const demo = await server('bench/servers/bastion-demo.ts')
     const du = demo.ready.url
@@ -717,6 +726,7 @@ const targets = [
   { name: 'GET /api/me p99 under login flood ÷ idle p99 (at most)', value: flood?.p99Ratio ?? NaN, goal: 3, atMost: true, byCpu: NaN },
   { name: 'POST /auth/refresh on SQLite ÷ GET /api/public', value: ratioOf('refresh.sqlite', 'refresh.sqlite.public'), goal: 0.25, byCpu: cpuRatioOf('refresh.sqlite', 'refresh.sqlite.public') },
   { name: '(not a target) GET /api/me ÷ the control (security alone)', value: ratioOf('bastion.me', 'bastion.control'), goal: 0.9, byCpu: cpuRatioOf('bastion.me', 'bastion.control') },
+  { name: '(not a target) GET /api/me, jwe cookie ÷ jws cookie', value: ratioOf('bastion.me.jwe', 'bastion.me'), goal: 0.9, byCpu: cpuRatioOf('bastion.me.jwe', 'bastion.me') },
   { name: '(not a target) Bastion on Express ÷ Express + jsonwebtoken, /api/me', value: ratioOf('bexpress.me', 'pexpress.me'), goal: 5, byCpu: cpuRatioOf('bexpress.me', 'pexpress.me') },
 ].map((t) => ({
   ...t,

@@ -46,6 +46,8 @@ export async function benchBastion(extra: Partial<CreateBastionOptions> = {}): P
     // OWASP's argon2id (19 MiB, t=2) where hashing is what is measured; a cheap one elsewhere, so set-up is quick.
     argon2: env.BENCH_ARGON2 === 'owasp' ? undefined : { memoryCost: 1024, timeCost: 1, parallelism: 1 },
     trustProxy: env.BENCH_TRUST_PROXY === '1',
+    // BENCH_ACCESS_FORMAT=jwe: the access cookie encrypted (the bastion-jwe group).
+    accessToken: { format: env.BENCH_ACCESS_FORMAT === 'jwe' ? 'jwe' : 'jws' },
     ...(limit
       ? { rateLimit: { loginPerAddress: { max: limit, windowSeconds: 900 }, loginPerAccount: { max: limit, windowSeconds: 900 } } }
       : {}),
