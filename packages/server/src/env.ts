@@ -2,12 +2,13 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { BastionOptions } from './config.ts'
+import { DEVICE_BINDING_POLICIES, type DeviceBindingPolicy } from './dpop/binding.ts'
 import { ConfigError } from './errors.ts'
 
 /** The options the contract's environment variables set (see the README's configuration table). */
 export type EnvOptions = Pick<
   BastionOptions,
-  'publicOrigin' | 'allowedOrigins' | 'trustProxy' | 'accessTtl' | 'refreshTtl' | 'sessionMaxAge' | 'refreshGrace' | 'production'
+  'publicOrigin' | 'allowedOrigins' | 'trustProxy' | 'accessTtl' | 'refreshTtl' | 'sessionMaxAge' | 'refreshGrace' | 'production' | 'deviceBinding'
 >
 
 function seconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
@@ -24,6 +25,16 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
   throw new ConfigError(`${name} must be 1 or 0, got "${env[name]}".`)
 }
 
+/** `BASTION_DEVICE_BINDING`: `when-offered` (default), `required` or `off`. */
+function deviceBinding(env: NodeJS.ProcessEnv): DeviceBindingPolicy | undefined {
+  const raw = env.BASTION_DEVICE_BINDING
+  if (raw === undefined || raw === '') return undefined
+  if (!(DEVICE_BINDING_POLICIES as readonly string[]).includes(raw)) {
+    throw new ConfigError(`BASTION_DEVICE_BINDING must be ${DEVICE_BINDING_POLICIES.join(', ')}; got "${raw}".`)
+  }
+  return raw as DeviceBindingPolicy
+}
+
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
   const allowed = (env.BASTION_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   return {
@@ -35,6 +46,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions
     sessionMaxAge: seconds(env, 'BASTION_SESSION_MAX_AGE'),
     refreshGrace: seconds(env, 'BASTION_REFRESH_GRACE'),
     production: env.NODE_ENV === 'production',
+    deviceBinding: deviceBinding(env),
   }
 }
 
