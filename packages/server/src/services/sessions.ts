@@ -34,9 +34,12 @@ export interface SessionView {
 }
 
 /** Starting, describing and ending sessions. */
+/** The URL a browser addressed, as a DPoP proof's `htu` names it: the public origin and the path, no query. */
+export const proofUrl = (request: Request, info: RequestInfo): string => `${info.ownOrigin()}${new URL(request.url).pathname}`
+
 export interface Sessions {
   /** A brand-new session (a fresh id: never one the browser brought) with its first refresh and access tokens. */
-  start(user: UserRecord, kind: SessionKind, info: RequestInfo): Promise<StartedSession>
+  start(user: UserRecord, kind: SessionKind, info: RequestInfo, dpopJkt?: string | null): Promise<StartedSession>
   view(session: SessionRecord, accessExpiresAt?: number): SessionView
   /** Sets the three browser cookies of a new session and answers its description. */
   browserResponse(started: StartedSession, user: UserRecord): Response
@@ -83,7 +86,7 @@ export function sessions(
   }
 
   return {
-    async start(user, kind, info) {
+    async start(user, kind, info, dpopJkt = null) {
       const t = now()
       const id = newSessionId()
       const tokenSalt = newTokenSalt()
@@ -97,6 +100,7 @@ export function sessions(
         userAgent: info.userAgent,
         ip: info.clientIp,
         tokenSalt,
+        dpopJkt,
       })
       const refreshToken = refreshTokenFor(keys.refreshToken, id, tokenSalt, 0)
       const accessToken = await access.sign({ userId: user.id, username: user.username, sessionId: id, clientId: CLIENT_ID[kind] })
