@@ -8,8 +8,8 @@ import { ConfigError } from './errors.ts'
 /** The options the contract's environment variables set (see the README's configuration table). */
 export type EnvOptions = Pick<
   BastionOptions,
-  'publicOrigin' | 'allowedOrigins' | 'trustProxy' | 'accessTtl' | 'refreshTtl' | 'sessionMaxAge' | 'refreshGrace' | 'production' | 'deviceBinding'
->
+  'publicOrigin' | 'allowedOrigins' | 'trustProxy' | 'accessTtl' | 'refreshTtl' | 'sessionMaxAge' | 'refreshGrace' | 'production'
+> & { deviceBinding?: DeviceBindingPolicy }
 
 function seconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name]

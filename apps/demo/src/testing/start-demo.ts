@@ -51,7 +51,7 @@ export async function startDemo(env: Record<string, string> = {}, options: Start
   // Nothing from the caller's shell may change which server starts.
   for (const name of ['ATTACKER_PORT', 'HOST', 'DATABASE_URL', 'REDIS_URL', 'BASTION_HTTPS', 'BASTION_SECRET', 'BASTION_PUBLIC_ORIGIN',
     'BASTION_ALLOWED_ORIGINS', 'BASTION_TRUST_PROXY', 'BASTION_ACCESS_TTL', 'BASTION_REFRESH_TTL', 'BASTION_REFRESH_GRACE',
-    'BASTION_SESSION_MAX_AGE', 'NODE_ENV']) delete childEnv[name]
+    'BASTION_SESSION_MAX_AGE', 'BASTION_DEVICE_BINDING', 'NODE_ENV']) delete childEnv[name]
   Object.assign(childEnv, { PORT: '0', BASTION_DATA_DIR: dataDir }, env)
 
   const child = spawn(process.execPath, ['--conditions=@bastion/source', '--import', 'tsx', 'apps/demo/src/main.ts'], {
