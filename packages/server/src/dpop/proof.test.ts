@@ -69,6 +69,12 @@ describe('verifyProof', () => {
     expect(await failure(verifyProof(await key.proof(claims, { header: { jwk: { kty: 'oct', k: 'AAAA' } } }), opts))).toBe('bad_jwk')
     expect(await failure(verifyProof(await key.proof(claims, { header: { jwk: { kty: 'OKP', crv: 'Ed25519', x: key.jwk.x } } }), opts))).toBe('bad_jwk')
     expect(await failure(verifyProof(await key.proof(claims, { header: { jwk: { ...key.jwk, x: 'AAAA' } } }), opts))).toBe('bad_jwk')
+
+    // After a first good proof has put the key in the import cache, its use and alg members are still checked.
+    await verifyProof(await key.proof(claims), opts)
+    expect(await failure(verifyProof(await key.proof(claims, { header: { jwk: { ...key.jwk, use: 'enc' } } }), opts))).toBe('bad_jwk')
+    expect(await failure(verifyProof(await key.proof(claims, { header: { jwk: { ...key.jwk, alg: 'ES384' } } }), opts))).toBe('bad_jwk')
+    await expect(verifyProof(await key.proof(claims, { header: { jwk: { ...key.jwk, use: 'sig', alg: 'ES256' } } }), opts)).resolves.toBeTruthy()
   })
 
   it('refuses a proof whose jwk is another key than the one that signed (thumbprint substitution)', async () => {

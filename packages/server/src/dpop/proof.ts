@@ -5,7 +5,7 @@
  * just now. What a proof does NOT show by itself is that it is new: the
  * caller claims the `jti` in a replay cache (see replay-cache.ts).
  */
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK } from 'jose'
+import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose'
 
 /** Asymmetric algorithms only: `none` and HMAC (a "secret" anybody can read from the `jwk` header) never. */
 export const DPOP_ALGORITHMS = ['ES256', 'EdDSA'] as const
@@ -67,6 +67,28 @@ const MAX_PROOF_LENGTH = 4096
 /** JWK members that only a private (or symmetric) key has. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const
 
+/**
+ * Imported public keys by algorithm and thumbprint. A device proves with the
+ * same key at every refresh, and importing it costs more than verifying with
+ * it; the thumbprint is a hash of exactly the members that define the key,
+ * so a hit is the very key the header carries. Bounded: the oldest goes first.
+ */
+const importedKeys = new Map<string, ReturnType<typeof EmbeddedJWK>>()
+const IMPORTED_KEYS_MAX = 10_000
+
+function embeddedKey(cacheKey: string): JWTVerifyGetKey {
+  return (header, token) => {
+    let key = importedKeys.get(cacheKey)
+    if (key === undefined) {
+      key = EmbeddedJWK(header, token)
+      key.catch(() => importedKeys.delete(cacheKey))
+      if (importedKeys.size >= IMPORTED_KEYS_MAX) importedKeys.delete(importedKeys.keys().next().value!)
+      importedKeys.set(cacheKey, key)
+    }
+    return key
+  }
+}
+
 /** `htu` without query and fragment; null when it is not an absolute http(s) URL. */
 export function normalizeHtu(value: string): string | null {
   let url: URL
@@ -109,6 +131,10 @@ export async function verifyProof(proof: string, options: VerifyProofOptions): P
   if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw new DpopError('bad_jwk', 'The DPoP "jwk" must be a public key: it carries a private part.')
   const expectedKty = header.alg === 'ES256' ? 'EC' : 'OKP'
   if (jwk.kty !== expectedKty) throw new DpopError('bad_jwk', `The DPoP "jwk" must be an ${expectedKty} key for ${header.alg}.`)
+  // EmbeddedJWK checks these too, but only on a key's first import (see embeddedKey).
+  if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.alg !== undefined && jwk.alg !== header.alg)) {
+    throw new DpopError('bad_jwk', 'The DPoP "jwk" is not a signing key for this algorithm.')
+  }
   let jkt: string
   try {
     jkt = await calculateJwkThumbprint(jwk, 'sha256')
@@ -118,7 +144,7 @@ export async function verifyProof(proof: string, options: VerifyProofOptions): P
 
   let payload: Record<string, unknown>
   try {
-    ;({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...algorithms] }))
+    ;({ payload } = await jwtVerify(proof, embeddedKey(`${header.alg}:${jkt}`), { typ: 'dpop+jwt', algorithms: [...algorithms] }))
   } catch (e) {
     if (e instanceof errors.JWSSignatureVerificationFailed) throw new DpopError('bad_signature', 'The DPoP proof signature does not verify.')
     // Claims and payload problems are jose's JWT errors; anything else failed while importing the embedded key
