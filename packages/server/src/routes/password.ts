@@ -31,7 +31,7 @@ export const passwordRoutes: RouteFamily = (ctx) => {
         const dpopJkt = (await store.findSession(identity.sessionId))?.dpopJkt ?? null
         const ids = await store.revokeUserSessions(user.id, 'password_changed', now())
         await sessions.broadcastRevoked([...new Set([...ids, identity.sessionId])])
-        const fresh = sessions.browserResponse(await sessions.start(user, 'cookie', info, dpopJkt), user)
+        const fresh = sessions.browserResponse(await sessions.start(user, 'cookie', info, { dpopJkt }), user)
         const res = noContent()
         for (const c of fresh.headers.getSetCookie()) res.headers.append('Set-Cookie', c)
         return res

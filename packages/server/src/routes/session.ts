@@ -70,7 +70,7 @@ export const sessionRoutes: RouteFamily = (ctx) => {
         const user = await credentials.check(username, password, info)
         // Never carry a session across a login: the one this browser proved it holds (by its CSRF MAC) ends here.
         if (previous.kind === 'session') await sessions.revoke(previous.sessionId, 'replaced_by_login')
-        const started = await sessions.start(user, 'cookie', info, dpopJkt)
+        const started = await sessions.start(user, 'cookie', info, { dpopJkt })
         config.log({ level: 'info', event: 'login', via: 'cookie', user: user.id, session: started.session.id, ip: info.clientIp, bound: dpopJkt !== null })
         return sessions.browserResponse(started, user)
       },
@@ -85,7 +85,7 @@ export const sessionRoutes: RouteFamily = (ctx) => {
         const body = await readJsonObject(request, config.maxBodyBytes)
         const { username, password } = credentials.read(body)
         const user = await credentials.check(username, password, info)
-        const started = await sessions.start(user, 'bearer', info, dpopJkt)
+        const started = await sessions.start(user, 'bearer', info, { dpopJkt })
         config.log({ level: 'info', event: 'login', via: 'bearer', user: user.id, session: started.session.id, ip: info.clientIp, bound: dpopJkt !== null })
         return json({ accessToken: started.accessToken.token, refreshToken: started.refreshToken, tokenType: 'Bearer', expiresIn: config.accessTtl })
       },
