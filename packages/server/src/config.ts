@@ -114,7 +114,7 @@ export interface DeviceBindingConfig {
  *
  * | event | level | fields |
  * |---|---|---|
- * | `login` | info | `via` (`cookie` or `bearer`), `user`, `session`, `ip` |
+ * | `login` | info | `via` (`cookie` or `bearer`), `user`, `session`, `ip`, `bound` (the session is bound to a device key) |
  * | `login_failed` | warn | `reason` (`wrong_password` or `unknown_user`), `user` (when the account exists), `ip` |
  * | `rate_limited` | warn | `scope` (`login_address`, `login_account`, `register_address`), `ip`, `retryAfter` |
  * | `user_registered` | info | `user`, `ip` |

@@ -89,6 +89,10 @@ export class DeviceBinding {
    * (unbound). A proof that is offered must be valid: a bad one is refused,
    * never quietly downgraded to an unbound session.
    *
+   * Login and `/auth/token` call it. The OAuth start (`POST /auth/oauth/:provider`) should too, keeping the
+   * thumbprint in its sealed state cookie and handing it to `sessions.start(…, { dpopJkt })` at the callback:
+   * the callback is a top-level redirect, which cannot carry a DPoP header.
+   *
    * @param url the URL the browser addressed: public origin + path.
    */
   async bindingFor(request: RequestHead, url: string): Promise<string | null> {
