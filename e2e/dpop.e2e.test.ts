@@ -132,6 +132,8 @@ describe('device-bound sessions in Chromium', () => {
       return { algorithm: (pair.privateKey.algorithm as EcKeyAlgorithm).namedCurve, extractable: pair.privateKey.extractable, exported }
     })
     expect(key).toEqual({ algorithm: 'P-256', extractable: false, exported: 'InvalidAccessError' })
+    // The bank shows its customer what the client says.
+    await page.locator('#device-binding', { hasText: 'bound to this browser' }).waitFor()
     await context.close()
   })
 
@@ -245,6 +247,7 @@ describe('device-bound sessions in Chromium', () => {
       if (r.headers()['dpop']) sent.push(new URL(r.url()).pathname)
     })
     await signIn(page, fixture.demo.bankUrl)
+    await page.locator('#device-binding', { hasText: 'blocks IndexedDB' }).waitFor()
     await installClient(page)
     const state = await page.evaluate(async (user) => {
       const auth = (window as any).__auth
