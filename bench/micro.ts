@@ -5,7 +5,7 @@
  *
  * Run alone: `node --import tsx bench/micro.ts` (prints JSON with `--json`).
  */
-import { createSecretKey } from 'node:crypto'
+import { createSecretKey, generateKeyPairSync, randomUUID, sign as nodeSign } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { importJWK, jwtVerify } from 'jose'
 import jwt from 'jsonwebtoken'
@@ -16,6 +16,7 @@ import { unmaskToken, verifyCsrfToken } from '../packages/server/src/csrf/token.
 import { safeEqual } from '../packages/server/src/crypto/encoding.ts'
 import { parseCookies } from '../packages/server/src/http/cookies.ts'
 import { requestInfo } from '../packages/server/src/guards/request-info.ts'
+import { verifyProof } from '../packages/server/src/dpop/proof.ts'
 import { Keyring } from '../packages/server/src/keys/keyring.ts'
 import { AccessCookie } from '../packages/server/src/tokens/access-cookie.ts'
 import { AccessTokens } from '../packages/server/src/tokens/access-token.ts'
@@ -162,6 +163,46 @@ export async function runMicro(ms = Number(process.env.BENCH_MICRO_MS ?? 400)): 
   await jweStore.close()
   const check = await bastion.guard(postHead, ctx)
   if (!check.ok) throw new Error(`micro: the POST guard refused: ${check.response.status}`)
+
+  // Refresh through the core (no HTTP, SQLite in memory), unbound and device-bound in the same run: the difference
+  // is one ES256 proof verified and its jti remembered. Proofs are signed beforehand (node:crypto), outside the timing.
+  const REFRESH_OPS = 3000
+  const device = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const deviceJwk = device.publicKey.export({ format: 'jwk' })
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const proofFor = (path: string) => {
+    const input = `${b64({ typ: 'dpop+jwt', alg: 'ES256', jwk: deviceJwk })}.${b64({ htm: 'POST', htu: `http://localhost${path}`, iat: Math.floor(Date.now() / 1000), jti: randomUUID() })}`
+    return `${input}.${nodeSign('sha256', Buffer.from(input), { key: device.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
+  }
+  const refresher = async (bound: boolean) => {
+    const base = { host: 'localhost', origin: 'http://localhost' }
+    const pre = (await bastion.handle(new Request('http://localhost/auth/csrf', { headers: base })))!.headers.getSetCookie()[0]!.split(';')[0]!
+    const res = (await bastion.handle(
+      new Request('http://localhost/auth/login', {
+        method: 'POST',
+        headers: { ...base, 'content-type': 'application/json', cookie: pre, 'x-csrf-token': pre.split('=')[1]!, ...(bound ? { dpop: proofFor('/auth/login') } : {}) },
+        body: JSON.stringify({ username: 'alice', password: 'alice-password-1' }),
+      }),
+      ctx,
+    ))!
+    const got = Object.fromEntries(res.headers.getSetCookie().map((c) => c.split(';')[0]!.split(/=(.*)/s).slice(0, 2) as [string, string]))
+    let refresh = got['__Secure-refresh']!
+    const csrfCookie = got['__Host-csrf']!
+    const proofs = bound ? Array.from({ length: REFRESH_OPS + 2200 }, () => proofFor('/auth/refresh')) : []
+    let k = 0
+    return async () => {
+      const headers: Record<string, string> = { ...base, cookie: `__Secure-refresh=${refresh}; __Host-csrf=${csrfCookie}`, 'x-csrf-token': csrfCookie }
+      if (bound) headers.dpop = proofs[k++]!
+      const r = (await bastion.handle(new Request('http://localhost/auth/refresh', { method: 'POST', headers }), ctx))!
+      if (r.status !== 200) throw new Error(`micro: refresh answered ${r.status} ${await r.text()}`)
+      refresh = /^__Secure-refresh=([^;]*)/.exec(r.headers.getSetCookie().find((c) => c.startsWith('__Secure-refresh='))!)![1]!
+    }
+  }
+  await step('refresh via handle(), unbound session', await refresher(false), REFRESH_OPS)
+  await step('refresh via handle(), device-bound (+ DPoP proof)', await refresher(true), REFRESH_OPS)
+  const proofPool = Array.from({ length: REFRESH_OPS + 2200 }, () => proofFor('/auth/refresh'))
+  let q = 0
+  await step('DPoP verifyProof alone (ES256 + thumbprint, jose)', () => verifyProof(proofPool[q++]!, { method: 'POST', url: 'http://localhost/auth/refresh', now: Date.now() }), REFRESH_OPS)
   await bastion.close()
   await store.close()
   return rows

@@ -131,6 +131,13 @@ function banner(message) {
   node.hidden = !message
 }
 
+/** What `auth.getState().deviceBinding` means, in words the bank's customer can read. */
+const DEVICE_BINDING = {
+  bound: 'bound to this browser (a copied refresh cookie is useless elsewhere)',
+  unsupported: 'not bound: this browser blocks IndexedDB or Web Crypto',
+  unbound: 'not bound',
+}
+
 function setText(id, text) {
   $(id).textContent = text
 }
@@ -360,6 +367,7 @@ async function loadServerSession() {
   }
   setText('server-user', info.user ? `${info.user.username} (id ${info.user.id})` : '—')
   setText('server-session-id', info.session?.id ?? '—')
+  setText('device-binding', DEVICE_BINDING[auth.getState().deviceBinding] ?? '—')
   const expires = info.session?.expiresAt
   setText('server-session-expires', expires ? `${formatDate(expires)} (${formatRelative(expires)})` : '—')
 }

@@ -49,8 +49,8 @@ function localCertificate(dataDir: string): { key: Buffer; cert: Buffer } {
 async function redisParts() {
   const url = process.env.REDIS_URL
   if (!url) return {}
-  const { redisRateLimits, redisRevocationBus } = await import('@bastion/server/redis')
-  return { rateLimits: redisRateLimits({ url }), revocationBus: redisRevocationBus({ url }) }
+  const { redisRateLimits, redisRevocationBus, redisReplayCache } = await import('@bastion/server/redis')
+  return { rateLimits: redisRateLimits({ url }), revocationBus: redisRevocationBus({ url }), replayCache: redisReplayCache({ url }) }
 }
 
 /** The bank's money beside Bastion's own store: PostgreSQL with `DATABASE_URL`, else `bank.sqlite` in the data directory. */
@@ -89,9 +89,12 @@ export async function main(): Promise<void> {
   }
   const secret = resolveSecret(env, dataDir)
   const { store } = await storeFromEnv(env, dataDir)
+  const { replayCache, ...redis } = await redisParts()
   const bastion = await createBastion({
     ...envOptions,
-    ...(await redisParts()),
+    ...redis,
+    // BASTION_DEVICE_BINDING, with DPoP proofs remembered in Redis when there is one (a proof used on one instance is refused on all).
+    deviceBinding: { policy: envOptions.deviceBinding, replayCache },
     store,
     secret,
     log: (e) => {

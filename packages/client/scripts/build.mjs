@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url'
 import { spawnSync } from 'node:child_process'
 import { rewriteDeclarations } from '../../../scripts/lib/rewrite-dts.mjs'
 
-const BUDGET = 3072
+// 3072 until device-bound sessions (2798 B measured then); the device key (IndexedDB, Web Crypto ES256 proof,
+// DPoP-Nonce retry, reset at sign-out) costs about 800 B more, and nothing else may grow into it.
+const BUDGET = 3648
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
 rmSync(dist, { recursive: true, force: true })

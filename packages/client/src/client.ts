@@ -6,6 +6,7 @@
  */
 
 import { attachAxios } from './axios.ts'
+import { createDeviceKey } from './dpop.ts'
 import { createCsrf, documentCookie } from './csrf.ts'
 import { errorCode, isJson, isTokenExpired, isUnsafe, ok, readJson } from './http.ts'
 import { createRefresher } from './refresh.ts'
@@ -16,6 +17,7 @@ import type {
   AuthClientOptions,
   AuthPaths,
   Credentials,
+  DeviceBinding,
   Session,
   SessionInfo,
   SignInResult,
@@ -59,6 +61,11 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
   const sync = createTabSync(options.channelName ?? 'bastion', onTabMessage)
   const refresh = createRefresher('bastion-refresh:' + base, sync.refreshedAt, runRefresh)
   let timer: ReturnType<typeof setTimeout> | undefined
+  const dpop = options.dpop
+  const device = dpop === false ? undefined : createDeviceKey(dpop?.db ?? 'bastion-dpop')
+  let binding: DeviceBinding | undefined
+  /** The key being deleted at sign-out: the next proof waits for it, so a new session never reuses it. */
+  let resetting: Promise<void> | undefined
 
   /** A ReadableStream body is consumed by the first send: such a request is never replayed. */
   const replayable = (init: RequestInit) => !(typeof ReadableStream == 'function' && init.body instanceof ReadableStream)
@@ -92,9 +99,28 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     return (await refresh(sentAt)) && replayable(init) ? send(input, init) : res
   }
 
+  /**
+   * `send` with a DPoP proof by the device key (none where there is no key).
+   * A 401 carrying a DPoP-Nonce means this device's clock is off: prove once
+   * more with the server's nonce.
+   */
+  async function sendProved(path: string, init: RequestInit): Promise<Response> {
+    let nonce: string | null = null
+    for (let i = 0; ; i++) {
+      await resetting
+      const proof = await device?.proof('POST', url(path), nonce)
+      binding = proof ? 'bound' : device ? 'unsupported' : 'unbound'
+      const headers = new Headers(init.headers)
+      if (proof) headers.set(dpop && dpop.header || 'DPoP', proof)
+      const res = await send(url(path), { ...init, headers })
+      nonce = res.headers.get('dpop-nonce')
+      if (i || !proof || !nonce || res.status != 401) return res
+    }
+  }
+
   async function runRefresh(): Promise<boolean> {
     try {
-      const res = await send(url(paths.refresh), { method: 'POST' })
+      const res = await sendProved(paths.refresh, { method: 'POST' })
       if (res.ok) {
         const body = await readJson<{ session?: Session; csrfToken?: string }>(res)
         csrf.remember(body?.csrfToken)
@@ -112,14 +138,15 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
   }
 
   function signedIn(user: User | undefined, session: Session | undefined) {
-    store.set({ status: 'signed-in', user, session })
+    store.set({ status: 'signed-in', user, session, deviceBinding: binding })
     schedule(session?.accessExpiresAt)
   }
 
   function signedOut(broadcast: boolean) {
     clearTimeout(timer)
     csrf.forget()
-    if (broadcast) sync.post('signed-out')
+    // A new device key for the next session (this tab's sign-out; another tab's already reset it).
+    if (broadcast) (resetting = device?.reset()), sync.post('signed-out')
     if (store.get().status != 'signed-out') {
       store.set({ status: 'signed-out' })
       options.onSignedOut?.()
@@ -156,7 +183,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
   async function login(credentials: Credentials): Promise<SignInResult> {
     // Always a fresh token first: one bound to a revoked session would be refused.
     await csrf.token(true)
-    const res = await ok(await send(url(paths.login), post(credentials)))
+    const res = await ok(await sendProved(paths.login, post(credentials)))
     const { user, session, csrfToken } = (await res.json()) as SignInResult & { csrfToken?: string }
     csrf.forget() // the server rotated the cookie: the pre-login token is stale
     csrf.remember(csrfToken)
@@ -167,7 +194,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
 
   async function register(credentials: Credentials) {
     await csrf.token(true)
-    const res = await ok(await send(url(paths.register), post(credentials)))
+    const res = await ok(await sendProved(paths.register, post(credentials)))
     const { user } = (await res.json()) as { user: User }
     return options.loginAfterRegister == false ? { user } : login(credentials)
   }

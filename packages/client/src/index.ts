@@ -12,6 +12,7 @@ export type {
   AxiosLike,
   Credentials,
   CsrfOptions,
+  DeviceBinding,
   RegisterResult,
   Session,
   SessionInfo,

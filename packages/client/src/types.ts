@@ -33,7 +33,16 @@ export interface AuthState {
   status: AuthStatus
   user?: User
   session?: Session
+  /**
+   * Whether this tab's last sign-in or refresh proved the device key:
+   * `bound` (a stolen refresh cookie is worthless elsewhere), `unsupported`
+   * (no IndexedDB or Web Crypto here, e.g. blocked storage: an unbound session),
+   * `unbound` (binding turned off in the client). Unset until then.
+   */
+  deviceBinding?: DeviceBinding
 }
+
+export type DeviceBinding = 'bound' | 'unbound' | 'unsupported'
 
 export type AuthListener = (state: AuthState) => void
 
@@ -80,6 +89,12 @@ export interface AuthClientOptions {
   channelName?: string
   /** Called when this tab learns the user is signed out (logout, failed refresh, another tab). */
   onSignedOut?: () => void
+  /**
+   * Device-bound sessions: a DPoP proof by this browser's non-extractable key
+   * on login, register and refresh. `header` default `DPoP`, `db` (the
+   * IndexedDB database) default `bastion-dpop`; `false` turns it off.
+   */
+  dpop?: false | { header?: string; db?: string }
   /** `register()` signs in afterwards (default true). */
   loginAfterRegister?: boolean
   /**

@@ -1,6 +1,7 @@
 import { resolveConfig, type BastionOptions, type ResolvedConfig } from './config.ts'
 import type { BastionContext, RouteFamily } from './context.ts'
 import { deriveKey } from './crypto/secret.ts'
+import { DeviceBinding } from './dpop/binding.ts'
 import { BastionError, ConfigError, StoreUnavailableError } from './errors.ts'
 import { authenticator, type Identity } from './guards/authenticate.ts'
 import { checkOrigin, corsHeaders, preflight } from './guards/origin.ts'
@@ -144,6 +145,14 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     cookies,
     credentials: makeCredentials(config, store, limiter, hasher),
     sessions: makeSessions(config, store, access, revoked, cookies, keys),
+    binding: new DeviceBinding({
+      policy: config.deviceBinding.policy,
+      replayCache: config.deviceBinding.replayCache,
+      maxAgeSeconds: config.deviceBinding.maxAgeSeconds,
+      header: config.deviceBinding.header,
+      nonceKey: deriveKey(config.secret, 'dpop-nonce'),
+      now,
+    }),
     keys,
   }
   const router = createRouter(CORE_ROUTES.flatMap((family) => family(ctx)))

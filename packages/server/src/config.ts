@@ -1,4 +1,6 @@
 import { ConfigError } from './errors.ts'
+import { DEVICE_BINDING_POLICIES, type DeviceBindingPolicy } from './dpop/binding.ts'
+import type { ReplayCache } from './dpop/replay-cache.ts'
 import type { RateLimitStore, RevocationBus, Store } from './store.ts'
 
 export type SameSite = 'Strict' | 'Lax' | 'None'
@@ -91,10 +93,28 @@ export interface BastionOptions {
   }
   /** Existing APIs put behind Bastion (backend for frontend), each under its own path prefix. Default: none. */
   gateway?: GatewayOptions | GatewayOptions[]
+  /**
+   * Device-bound sessions (DPoP proofs, RFC 9449): a policy, or the policy with
+   * its parts. Default `'when-offered'`: a session is bound to the device key
+   * the client proves at its start; a refresh of a bound session needs a proof
+   * by that key. `'required'`: no session without one. `'off'`: proofs ignored.
+   */
+  deviceBinding?: DeviceBindingPolicy | DeviceBindingConfig
   /** Clock, for tests. */
   now?: () => number
   /** Structured log sink for security events (never receives tokens). */
   log?: (event: LogEvent) => void
+}
+
+export interface DeviceBindingConfig {
+  /** Default `'when-offered'`. */
+  policy?: DeviceBindingPolicy
+  /** Where used proof ids are remembered. Default: this process (bounded); `redisReplayCache` shares it between instances. */
+  replayCache?: ReplayCache
+  /** How far a proof's `iat` may be from the server clock, seconds. Default 60 (at most 300). */
+  maxAgeSeconds?: number
+  /** Request header carrying the proof. Default `DPoP`. */
+  header?: string
 }
 
 /**
@@ -137,7 +157,7 @@ export interface ResolvedGateway {
  *
  * | event | level | fields |
  * |---|---|---|
- * | `login` | info | `via` (`cookie` or `bearer`), `user`, `session`, `ip` |
+ * | `login` | info | `via` (`cookie` or `bearer`), `user`, `session`, `ip`, `bound` (the session is bound to a device key) |
  * | `login_failed` | warn | `reason` (`wrong_password` or `unknown_user`), `user` (when the account exists), `ip` |
  * | `rate_limited` | warn | `scope` (`login_address`, `login_account`, `register_address`), `ip`, `retryAfter` |
  * | `user_registered` | info | `user`, `ip` |
@@ -145,6 +165,7 @@ export interface ResolvedGateway {
  * | `refresh_token_reuse` | warn | `user`, `session` (now revoked), `ip` |
  * | `refresh_token_invalid` | warn | `session` (the id the token named; nothing changed), `ip` |
  * | `revoked_all` | warn | `notBefore` (every session and access token issued before it is out) |
+ * | `refresh_without_proof` | warn | `user`, `session` (now revoked), `reason` (`missing`, `wrong_key`, `replayed`, …), `ip` |
  * | `logout` | info | `via`, `session`, `user` (bearer), `ip` |
  * | `logout_all` | info | `user`, `session` (the caller's), `sessions` (count revoked), `ip` |
  * | `session_revoked` | info | `user`, `session` (the revoked one), `by` (the caller's session), `ip` |
@@ -192,6 +213,7 @@ export interface ResolvedConfig {
   bearerRefusesBrowsers: boolean
   accessToken: { format: 'jws' | 'jwe' }
   gateways: ResolvedGateway[]
+  deviceBinding: { policy: DeviceBindingPolicy; replayCache: ReplayCache | undefined; maxAgeSeconds: number; header: string }
   now: () => number
   log: (event: LogEvent) => void
 }
@@ -318,6 +340,15 @@ export function resolveConfig(options: BastionOptions): ResolvedConfig {
     throw new ConfigError('password: minLength must be at least 8 and maxLength between minLength and 4096.')
   }
   const issuer = options.issuer ?? publicOrigin ?? 'bastion'
+  const binding = typeof options.deviceBinding === 'string' ? { policy: options.deviceBinding } : (options.deviceBinding ?? {})
+  const bindingPolicy = binding.policy ?? 'when-offered'
+  if (!DEVICE_BINDING_POLICIES.includes(bindingPolicy)) {
+    throw new ConfigError(`deviceBinding must be ${DEVICE_BINDING_POLICIES.map((p) => `'${p}'`).join(', ')}; got ${String(bindingPolicy)}.`)
+  }
+  const dpopMaxAge = binding.maxAgeSeconds ?? 60
+  if (!Number.isFinite(dpopMaxAge) || dpopMaxAge < 5 || dpopMaxAge > 300) throw new ConfigError('deviceBinding.maxAgeSeconds must be between 5 and 300.')
+  const dpopHeader = binding.header ?? 'DPoP'
+  if (!/^[A-Za-z0-9-]+$/.test(dpopHeader)) throw new ConfigError('deviceBinding.header must be a header name.')
   return {
     store: options.store,
     rateLimits: options.rateLimits,
@@ -347,6 +378,7 @@ export function resolveConfig(options: BastionOptions): ResolvedConfig {
     bearerRefusesBrowsers: options.bearerRefusesBrowsers ?? true,
     accessToken: { format: resolveAccessFormat(options.accessToken?.format) },
     gateways: resolveGateways(options.gateway, { basePath, audience: options.audience ?? issuer }),
+    deviceBinding: { policy: bindingPolicy, replayCache: binding.replayCache, maxAgeSeconds: dpopMaxAge, header: dpopHeader },
     now: options.now ?? Date.now,
     log: options.log ?? (() => {}),
   }

@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from './config.ts'
+import type { DeviceBinding } from './dpop/binding.ts'
 import type { Authenticator } from './guards/authenticate.ts'
 import type { RequestInfo } from './guards/request-info.ts'
 import type { SessionCookies } from './http/session-cookies.ts'
@@ -22,6 +23,8 @@ export interface BastionContext {
   readonly cookies: SessionCookies
   readonly credentials: Credentials
   readonly sessions: Sessions
+  /** Device-bound sessions: which key a session starting now is bound to, and whether a refresh proves it. */
+  readonly binding: DeviceBinding
   /** Keys derived from the server secret, one per purpose. */
   readonly keys: {
     readonly csrf: Uint8Array

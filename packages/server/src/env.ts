@@ -2,13 +2,14 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { BastionOptions } from './config.ts'
+import { DEVICE_BINDING_POLICIES, type DeviceBindingPolicy } from './dpop/binding.ts'
 import { ConfigError } from './errors.ts'
 
 /** The options the contract's environment variables set (see the README's configuration table). */
 export type EnvOptions = Pick<
   BastionOptions,
   'publicOrigin' | 'allowedOrigins' | 'trustProxy' | 'accessTtl' | 'refreshTtl' | 'sessionMaxAge' | 'refreshGrace' | 'production' | 'accessToken' | 'gateway'
->
+> & { deviceBinding?: DeviceBindingPolicy }
 
 function wholeNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name]
@@ -52,6 +53,16 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
   throw new ConfigError(`${name} must be 1 or 0, got "${env[name]}".`)
 }
 
+/** `BASTION_DEVICE_BINDING`: `when-offered` (default), `required` or `off`. */
+function deviceBinding(env: NodeJS.ProcessEnv): DeviceBindingPolicy | undefined {
+  const raw = env.BASTION_DEVICE_BINDING
+  if (raw === undefined || raw === '') return undefined
+  if (!(DEVICE_BINDING_POLICIES as readonly string[]).includes(raw)) {
+    throw new ConfigError(`BASTION_DEVICE_BINDING must be ${DEVICE_BINDING_POLICIES.join(', ')}; got "${raw}".`)
+  }
+  return raw as DeviceBindingPolicy
+}
+
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
   const allowed = (env.BASTION_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   return {
@@ -65,6 +76,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions
     production: env.NODE_ENV === 'production',
     accessToken: { format: accessFormat(env) },
     gateway: gatewayFromEnv(env),
+    deviceBinding: deviceBinding(env),
   }
 }
 

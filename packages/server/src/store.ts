@@ -38,6 +38,11 @@ export interface SessionRecord {
   tokenSalt: string | null
   /** When the current generation was issued by a rotation (null before the first): the start of the previous token's grace. */
   rotatedAt: number | null
+  /**
+   * RFC 7638 thumbprint of the device key the session is bound to (DPoP), or
+   * null for an unbound session. A refresh must then carry a proof by that key.
+   */
+  dpopJkt: string | null
 }
 
 export interface NewSession {
@@ -51,6 +56,8 @@ export interface NewSession {
   ip: string | null
   /** Salt of the session's refresh-token MAC; no token is stored. */
   tokenSalt: string
+  /** Thumbprint of the device key that proved possession at the start; absent or null: unbound. */
+  dpopJkt?: string | null
 }
 
 /**

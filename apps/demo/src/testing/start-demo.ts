@@ -52,7 +52,7 @@ export async function startDemo(env: Record<string, string> = {}, options: Start
   for (const name of ['ATTACKER_PORT', 'HOST', 'DATABASE_URL', 'REDIS_URL', 'BASTION_HTTPS', 'BASTION_SECRET', 'BASTION_PUBLIC_ORIGIN',
     'BASTION_ALLOWED_ORIGINS', 'BASTION_TRUST_PROXY', 'BASTION_ACCESS_TTL', 'BASTION_REFRESH_TTL', 'BASTION_REFRESH_GRACE',
     'BASTION_SESSION_MAX_AGE', 'NODE_ENV', 'BASTION_ACCESS_FORMAT', 'BASTION_GATEWAY_UPSTREAM', 'BASTION_GATEWAY_PREFIX', 'BASTION_GATEWAY_AUDIENCE',
-    'BASTION_GATEWAY_MAX_BODY_BYTES', 'BASTION_GATEWAY_TIMEOUT_MS']) delete childEnv[name]
+    'BASTION_GATEWAY_MAX_BODY_BYTES', 'BASTION_GATEWAY_TIMEOUT_MS', 'BASTION_DEVICE_BINDING']) delete childEnv[name]
   Object.assign(childEnv, { PORT: '0', BASTION_DATA_DIR: dataDir }, env)
 
   const child = spawn(process.execPath, ['--conditions=@bastion/source', '--import', 'tsx', 'apps/demo/src/main.ts'], {

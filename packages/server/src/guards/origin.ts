@@ -27,7 +27,8 @@ export function corsHeaders(request: RequestHead, config: ResolvedConfig): Recor
   return {
     'Access-Control-Allow-Origin': origin,
     'Access-Control-Allow-Credentials': 'true',
-    'Access-Control-Expose-Headers': 'Retry-After, WWW-Authenticate',
+    // DPoP-Nonce: a client with a skewed clock must read it to prove again (RFC 9449 §8).
+    'Access-Control-Expose-Headers': 'Retry-After, WWW-Authenticate, DPoP-Nonce',
   }
 }
 
@@ -42,7 +43,7 @@ export function preflight(request: Request, config: ResolvedConfig): Response | 
     headers: {
       ...cors,
       'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, PATCH, DELETE',
-      'Access-Control-Allow-Headers': `Content-Type, ${config.csrfHeader}, Authorization`,
+      'Access-Control-Allow-Headers': `Content-Type, ${config.csrfHeader}, Authorization${config.deviceBinding.policy === 'off' ? '' : `, ${config.deviceBinding.header}`}`,
       'Access-Control-Max-Age': '600',
       Vary: 'Origin',
       'Cache-Control': 'no-store',

@@ -27,9 +27,11 @@ export const passwordRoutes: RouteFamily = (ctx) => {
           await sessions.broadcastRevoked(await store.revokeUserSessions(user.id, 'password_changed', now(), identity.sessionId))
           return noContent()
         }
+        // The new session stays on this device: bound to the key the old one was bound to.
+        const dpopJkt = (await store.findSession(identity.sessionId))?.dpopJkt ?? null
         const ids = await store.revokeUserSessions(user.id, 'password_changed', now())
         await sessions.broadcastRevoked([...new Set([...ids, identity.sessionId])])
-        const fresh = sessions.browserResponse(await sessions.start(user, 'cookie', info), user)
+        const fresh = sessions.browserResponse(await sessions.start(user, 'cookie', info, { dpopJkt }), user)
         const res = noContent()
         for (const c of fresh.headers.getSetCookie()) res.headers.append('Set-Cookie', c)
         return res

@@ -6,7 +6,7 @@ import { singleCookie } from '../guards/request-info.ts'
 import { readJsonObject, stringField } from '../http/body.ts'
 import { errorResponse, json } from '../http/respond.ts'
 import { legacySuccessorOf, newTokenSalt, parseRefreshToken, refreshTokenFor, verifyRefreshMac } from '../sessions.ts'
-import { CLIENT_ID } from '../services/sessions.ts'
+import { CLIENT_ID, proofUrl } from '../services/sessions.ts'
 import type { SessionKind } from '../store.ts'
 
 /**
@@ -21,7 +21,7 @@ import type { SessionKind } from '../store.ts'
  * for a real session id revokes nothing.
  */
 export const refreshRoutes: RouteFamily = (ctx) => {
-  const { config, store, access, auth, cookies, sessions, keys } = ctx
+  const { config, store, access, auth, cookies, sessions, keys, binding } = ctx
   const { now } = config
   return [
     {
@@ -57,14 +57,33 @@ export const refreshRoutes: RouteFamily = (ctx) => {
           return refuse('The refresh token is not valid.')
         }
         const t = now()
-        const outcome = await store.rotateRefresh({
-          sessionId,
-          presented: parsed.format === 'generation' ? { generation: parsed.generation } : { legacyHash: parsed.hash },
-          now: t,
-          graceMs: config.refreshGrace * 1000,
-          refreshExpiresAt: (s) => Math.min(s.expiresAt, t + config.refreshTtl * 1000),
-          tokenSalt: newTokenSalt(),
-        })
+        const rotate = () =>
+          store.rotateRefresh({
+            sessionId,
+            presented: parsed.format === 'generation' ? { generation: parsed.generation } : { legacyHash: parsed.hash },
+            now: t,
+            graceMs: config.refreshGrace * 1000,
+            refreshExpiresAt: (s) => Math.min(s.expiresAt, t + config.refreshTtl * 1000),
+            tokenSalt: newTokenSalt(),
+          })
+        // Checked before the rotation: inside the grace too, only a proof by the session's key yields the successor.
+        const verdict = await binding.checkRefresh(request, proofUrl(request, info), known.dpopJkt)
+        if (!verdict.ok) {
+          if (verdict.revoke) {
+            // Only a genuine refresh token shows this session's token left its device; one made up around a known
+            // session id must not revoke it. Running the rotation tells which (its successor is never handed out), for
+            // legacy tokens too, whose MAC is not checked above.
+            const proved = await rotate()
+            if (proved.kind !== 'invalid' && proved.session.id === sessionId) {
+              await sessions.revoke(sessionId, 'refresh_without_proof')
+              config.log({ level: 'warn', event: 'refresh_without_proof', reason: verdict.failure, session: sessionId, user: known.userId, ip: info.clientIp })
+            }
+          }
+          // A skewed clock (no revocation) keeps its cookies to retry with the DPoP-Nonce; any other refusal ends the session here.
+          if (bearerMode || verdict.failure === 'stale') return errorResponse(verdict.error)
+          return cookies.unauthenticatedClearing(verdict.error.message)
+        }
+        const outcome = await rotate()
         if (outcome.kind === 'reused') {
           await sessions.broadcastRevoked([outcome.session.id])
           config.log({ level: 'warn', event: 'refresh_token_reuse', session: outcome.session.id, user: outcome.session.userId, ip: info.clientIp })

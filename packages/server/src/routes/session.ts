@@ -6,7 +6,7 @@ import { singleCookie } from '../guards/request-info.ts'
 import { readJsonObject, stringField } from '../http/body.ts'
 import { json, noContent } from '../http/respond.ts'
 import { refreshTokenSession } from '../sessions.ts'
-import { publicUser } from '../services/sessions.ts'
+import { proofUrl, publicUser } from '../services/sessions.ts'
 
 /** How long a pre-session's CSRF cookie lives, in seconds: enough to fill in a sign-in form. */
 const PRE_SESSION_MAX_AGE = 60 * 60 * 2
@@ -16,7 +16,7 @@ const PRE_SESSION_MAX_AGE = 60 * 60 * 2
  * token (native bearer clients), logout and "who am I".
  */
 export const sessionRoutes: RouteFamily = (ctx) => {
-  const { config, store, access, auth, cookies, credentials, sessions, keys } = ctx
+  const { config, store, access, auth, cookies, credentials, sessions, keys, binding } = ctx
   const base = config.basePath
   return [
     {
@@ -63,13 +63,15 @@ export const sessionRoutes: RouteFamily = (ctx) => {
       async handler(request, info) {
         checkOrigin(request, info, config)
         const previous = auth.checkCsrf(request, info, await auth.preSessionBindings(info))
+        // Before the password: a bad proof costs no hash, and a skewed clock retries with the nonce before any attempt is counted.
+        const dpopJkt = await binding.bindingFor(request, proofUrl(request, info))
         const body = await readJsonObject(request, config.maxBodyBytes)
         const { username, password } = credentials.read(body)
         const user = await credentials.check(username, password, info)
         // Never carry a session across a login: the one this browser proved it holds (by its CSRF MAC) ends here.
         if (previous.kind === 'session') await sessions.revoke(previous.sessionId, 'replaced_by_login')
-        const started = await sessions.start(user, 'cookie', info)
-        config.log({ level: 'info', event: 'login', via: 'cookie', user: user.id, session: started.session.id, ip: info.clientIp })
+        const started = await sessions.start(user, 'cookie', info, { dpopJkt })
+        config.log({ level: 'info', event: 'login', via: 'cookie', user: user.id, session: started.session.id, ip: info.clientIp, bound: dpopJkt !== null })
         return sessions.browserResponse(started, user)
       },
     },
@@ -78,11 +80,13 @@ export const sessionRoutes: RouteFamily = (ctx) => {
       path: `${base}/token`,
       async handler(request, info) {
         auth.refuseBrowsers(request)
+        // Native clients may bind too: the same proof, and their refresh then needs one by the same key.
+        const dpopJkt = await binding.bindingFor(request, proofUrl(request, info))
         const body = await readJsonObject(request, config.maxBodyBytes)
         const { username, password } = credentials.read(body)
         const user = await credentials.check(username, password, info)
-        const started = await sessions.start(user, 'bearer', info)
-        config.log({ level: 'info', event: 'login', via: 'bearer', user: user.id, session: started.session.id, ip: info.clientIp })
+        const started = await sessions.start(user, 'bearer', info, { dpopJkt })
+        config.log({ level: 'info', event: 'login', via: 'bearer', user: user.id, session: started.session.id, ip: info.clientIp, bound: dpopJkt !== null })
         return json({ accessToken: started.accessToken.token, refreshToken: started.refreshToken, tokenType: 'Bearer', expiresIn: config.accessTtl })
       },
     },

@@ -19,6 +19,12 @@ export const publicUser = (u: UserRecord): PublicUser => ({ id: u.id, username: 
 /** The `client_id` claim of an access token, by the kind of session it belongs to. */
 export const CLIENT_ID = { cookie: 'bastion-web', bearer: 'bastion-native' } as const
 
+/** What else a new session records. */
+export interface StartOptions {
+  /** Thumbprint of the device key the client proved at this start (DPoP); null or absent: unbound. */
+  dpopJkt?: string | null
+}
+
 export interface StartedSession {
   session: SessionRecord
   refreshToken: string
@@ -34,9 +40,12 @@ export interface SessionView {
 }
 
 /** Starting, describing and ending sessions. */
+/** The URL a browser addressed, as a DPoP proof's `htu` names it: the public origin and the path, no query. */
+export const proofUrl = (request: Request, info: RequestInfo): string => `${info.ownOrigin()}${new URL(request.url).pathname}`
+
 export interface Sessions {
   /** A brand-new session (a fresh id: never one the browser brought) with its first refresh and access tokens. */
-  start(user: UserRecord, kind: SessionKind, info: RequestInfo): Promise<StartedSession>
+  start(user: UserRecord, kind: SessionKind, info: RequestInfo, extra?: StartOptions): Promise<StartedSession>
   view(session: SessionRecord, accessExpiresAt?: number): SessionView
   /** Sets the three browser cookies of a new session and answers its description. */
   browserResponse(started: StartedSession, user: UserRecord): Response
@@ -83,7 +92,7 @@ export function sessions(
   }
 
   return {
-    async start(user, kind, info) {
+    async start(user, kind, info, { dpopJkt = null } = {}) {
       const t = now()
       const id = newSessionId()
       const tokenSalt = newTokenSalt()
@@ -97,6 +106,7 @@ export function sessions(
         userAgent: info.userAgent,
         ip: info.clientIp,
         tokenSalt,
+        dpopJkt,
       })
       const refreshToken = refreshTokenFor(keys.refreshToken, id, tokenSalt, 0)
       const accessToken = await access.sign({ userId: user.id, username: user.username, sessionId: id, clientId: CLIENT_ID[kind] })

@@ -125,10 +125,25 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
           generation: 0,
           tokenSalt: input.tokenSalt,
           rotatedAt: null,
+          dpopJkt: null,
         }
         expect(session).toEqual(expected)
         expect(await store.findSession(input.id)).toEqual(expected)
         expect(await store.findSession(uid('s'))).toBeNull()
+      })
+
+      it('keeps the device-key thumbprint of a bound session through rotation and grace', async () => {
+        const user = await newUser()
+        const jkt = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs'
+        const { input, session } = await newSession(user.id, { dpopJkt: jkt })
+        expect(session.dpopJkt).toBe(jkt)
+        expect((await store.findSession(input.id))?.dpopJkt).toBe(jkt)
+        const rotated = await rotate(input.id, 0, T0 + 1000)
+        expect(rotated).toMatchObject({ kind: 'rotated', session: { dpopJkt: jkt } })
+        expect(await rotate(input.id, 0, T0 + 2000)).toMatchObject({ kind: 'grace', session: { dpopJkt: jkt } })
+        expect((await store.listLiveSessions(user.id, T0 + 3000))[0]?.dpopJkt).toBe(jkt)
+        const { session: unbound } = await newSession(user.id, { dpopJkt: null })
+        expect(unbound.dpopJkt).toBeNull()
       })
 
       it('lists live sessions, most recently used first', async () => {

@@ -79,6 +79,7 @@ const toSession = (r: Row): SessionRecord => {
     generation: num(r.generation),
     tokenSalt: (r.token_salt as string | null) ?? null,
     rotatedAt: numOrNull(r.rotated_at),
+    dpopJkt: (r.dpop_jkt as string | null) ?? null,
   }
 }
 
@@ -261,10 +262,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       tx(async (c) => {
         const { rows } = await c.query<Row>(
           `INSERT INTO ${T.sessions} (id, user_id, kind, created_at, last_used_at, expires_at, refresh_expires_at,
-             user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at)
-           VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, NULL, NULL, 0, $9, NULL)
+             user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at, dpop_jkt)
+           VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, NULL, NULL, 0, $9, NULL, $10)
            RETURNING *`,
-          [n.id, n.userId, n.kind, n.now, n.expiresAt, n.refreshExpiresAt, n.userAgent, n.ip, n.tokenSalt],
+          [n.id, n.userId, n.kind, n.now, n.expiresAt, n.refreshExpiresAt, n.userAgent, n.ip, n.tokenSalt, n.dpopJkt ?? null],
         )
         return toSession(rows[0]!)
       }),

@@ -82,4 +82,10 @@ export const migrations: readonly PgMigration[] = [
       INSERT INTO ${s}.revocation_epoch (id, sessions_not_before) VALUES (1, 0);
     `,
   },
+  {
+    version: 3,
+    name: 'session device binding',
+    // Additive: existing sessions stay unbound (NULL) and refresh as before.
+    sql: (s) => `ALTER TABLE ${s}.sessions ADD COLUMN dpop_jkt text;`,
+  },
 ]

@@ -14,6 +14,7 @@ import type { Redis, RedisOptions } from 'ioredis'
 import { requireOptional } from '../../optional-dependency.ts'
 import { StoreUnavailableError } from '../../errors.ts'
 import type { RateLimitStore, RevocationBus } from '../../store.ts'
+import type { ReplayCache } from '../../dpop/replay-cache.ts'
 
 /** How long a call may wait for Redis before it fails closed. */
 const COMMAND_TIMEOUT_MS = 1_000
@@ -221,6 +222,37 @@ export function redisRevocationBus(options: RedisRevocationBusOptions): Revocati
       closed = true
       listeners.clear()
       await Promise.all([shutdown(publisher), subscriber === undefined ? undefined : shutdown(subscriber)])
+    },
+  }
+}
+
+export type RedisReplayCacheOptions = RedisRateLimitsOptions & {
+  /** Key prefix. Default `bastion:dpop:`. */
+  prefix?: string
+}
+
+/**
+ * The DPoP replay cache in Redis: one `SET key 1 PX ttl NX` per proof, so a
+ * proof's `jti` used on any instance is refused on every other. Fails closed
+ * (`StoreUnavailableError`, answered 503) when Redis cannot answer.
+ *
+ * @example
+ * ```ts
+ * const replayCache = redisReplayCache({ url: process.env.REDIS_URL! })
+ * await createBastion({ ..., deviceBinding: { replayCache } })
+ * ```
+ */
+export function redisReplayCache(options: RedisReplayCacheOptions): ReplayCache & { close(): Promise<void> } {
+  const own = 'url' in options
+  const client = 'url' in options ? connect(options.url) : options.client
+  const prefix = options.prefix ?? 'bastion:dpop:'
+  return {
+    async claim(key, expiresAt, now) {
+      const ttl = Math.max(1, Math.ceil(expiresAt - now))
+      return (await guarded('claim', client.set(`${prefix}${key}`, '1', 'PX', ttl, 'NX'))) === 'OK'
+    },
+    async close() {
+      if (own) await shutdown(client)
     },
   }
 }

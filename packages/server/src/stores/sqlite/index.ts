@@ -85,6 +85,7 @@ interface SessionRow {
   revoked_reason: string | null
   generation: number
   token_salt: string | null
+  dpop_jkt: string | null
   rotated_at: number | null
   /** From revocation_epoch, joined in every session read. */
   not_before: number
@@ -131,6 +132,7 @@ const toSession = (r: SessionRow): SessionRecord => {
     generation: r.generation,
     tokenSalt: r.token_salt,
     rotatedAt: r.rotated_at,
+    dpopJkt: r.dpop_jkt ?? null,
   }
 }
 
@@ -226,9 +228,9 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const createSessionTx = (s: NewSession): SessionRecord => {
     stmt(
       `INSERT INTO sessions (id, user_id, kind, created_at, last_used_at, expires_at, refresh_expires_at,
-         user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, NULL)`,
-    ).run(s.id, s.userId, s.kind, s.now, s.now, s.expiresAt, s.refreshExpiresAt, s.userAgent, s.ip, s.tokenSalt)
+         user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at, dpop_jkt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, NULL, ?)`,
+    ).run(s.id, s.userId, s.kind, s.now, s.now, s.expiresAt, s.refreshExpiresAt, s.userAgent, s.ip, s.tokenSalt, s.dpopJkt ?? null)
     return toSession(getSession(s.id)!)
   }
 

@@ -89,4 +89,10 @@ export const migrations: readonly Migration[] = [
       INSERT INTO revocation_epoch (id, sessions_not_before) VALUES (1, 0);
     `,
   },
+  {
+    version: 3,
+    name: 'session device binding',
+    // Additive: existing sessions stay unbound (NULL) and refresh as before.
+    sql: `ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;`,
+  },
 ]
