@@ -7,7 +7,31 @@
 export interface UserRecord {
   id: string
   username: string
+  /** Argon2id hash, or `NO_PASSWORD` for an account made by a provider sign-in (no password can match it). */
   passwordHash: string
+  createdAt: number
+}
+
+/** The `passwordHash` of an account that has no password (created by a provider sign-in). */
+export const NO_PASSWORD = ''
+
+/**
+ * How a session signed in: `'password'`, or `'oauth:<provider id>'`.
+ * Shown by `GET /auth/sessions`.
+ */
+export type SessionMethod = 'password' | `oauth:${string}`
+
+/**
+ * A provider account (`provider` id + the provider's stable `sub`) linked to a
+ * local user. One provider account belongs to at most one user.
+ */
+export interface IdentityRecord {
+  provider: string
+  subject: string
+  userId: string
+  /** The e-mail the provider reported at link time, for display; never used to find a user. */
+  email: string | null
+  emailVerified: boolean
   createdAt: number
 }
 
@@ -38,6 +62,7 @@ export interface SessionRecord {
   tokenSalt: string | null
   /** When the current generation was issued by a rotation (null before the first): the start of the previous token's grace. */
   rotatedAt: number | null
+  method: SessionMethod
 }
 
 export interface NewSession {
@@ -51,6 +76,8 @@ export interface NewSession {
   ip: string | null
   /** Salt of the session's refresh-token MAC; no token is stored. */
   tokenSalt: string
+  /** How the session signed in. Default: `'password'`. */
+  method?: SessionMethod
 }
 
 /**
@@ -101,6 +128,19 @@ export interface Store {
   findUserByUsername(username: string): Promise<UserRecord | null>
   findUserById(id: string): Promise<UserRecord | null>
   setPasswordHash(userId: string, passwordHash: string): Promise<void>
+
+  /** The user a provider account is linked to, or null. */
+  findIdentity(provider: string, subject: string): Promise<IdentityRecord | null>
+  /**
+   * Atomic: the user and its first provider account in one transaction. A
+   * taken username or an already linked provider account throws
+   * StoreConflictError and creates nothing.
+   */
+  createUserWithIdentity(user: UserRecord, identity: IdentityRecord): Promise<void>
+  /** Links a provider account to an existing user; StoreConflictError if it is already linked (to anyone). */
+  linkIdentity(identity: IdentityRecord): Promise<void>
+  /** The provider accounts linked to a user, oldest first. */
+  listIdentities(userId: string): Promise<IdentityRecord[]>
 
   createSession(session: NewSession): Promise<SessionRecord>
   /** A session made before the last `revokeAllSessions` answers as revoked (reason `revoked_all`). */
