@@ -4,7 +4,7 @@ import type { RequestInfo } from '../guards/request-info.ts'
 import { json } from '../http/respond.ts'
 import type { SessionCookies } from '../http/session-cookies.ts'
 import { newSessionId, newTokenSalt, refreshTokenFor } from '../sessions.ts'
-import type { SessionKind, SessionRecord, Store, UserRecord } from '../store.ts'
+import type { SessionKind, SessionMethod, SessionRecord, Store, UserRecord } from '../store.ts'
 import type { AccessTokens, SignedAccessToken } from '../tokens/access-token.ts'
 import { revokeAllBound, type RevocationList } from '../tokens/revocation-list.ts'
 
@@ -36,7 +36,7 @@ export interface SessionView {
 /** Starting, describing and ending sessions. */
 export interface Sessions {
   /** A brand-new session (a fresh id: never one the browser brought) with its first refresh and access tokens. */
-  start(user: UserRecord, kind: SessionKind, info: RequestInfo): Promise<StartedSession>
+  start(user: UserRecord, kind: SessionKind, info: RequestInfo, method?: SessionMethod): Promise<StartedSession>
   view(session: SessionRecord, accessExpiresAt?: number): SessionView
   /** Sets the three browser cookies of a new session and answers its description. */
   browserResponse(started: StartedSession, user: UserRecord): Response
@@ -83,7 +83,7 @@ export function sessions(
   }
 
   return {
-    async start(user, kind, info) {
+    async start(user, kind, info, method = 'password') {
       const t = now()
       const id = newSessionId()
       const tokenSalt = newTokenSalt()
@@ -97,6 +97,7 @@ export function sessions(
         userAgent: info.userAgent,
         ip: info.clientIp,
         tokenSalt,
+        method,
       })
       const refreshToken = refreshTokenFor(keys.refreshToken, id, tokenSalt, 0)
       const accessToken = await access.sign({ userId: user.id, username: user.username, sessionId: id, clientId: CLIENT_ID[kind] })

@@ -33,6 +33,8 @@ export interface TestOidcProvider {
   login(authorizationUrl: string, accountId: string): Promise<URL>
   /** Like `login` but the user refuses: the callback URL carries `error=access_denied`. */
   deny(authorizationUrl: string): Promise<URL>
+  /** (Re)builds the provider with this client's redirect URIs (known once the server under test listens), and checks it answers. */
+  register(redirectUris: string[]): Promise<void>
   /** Stops answering (the provider is down) until `resume()`. */
   stop(): Promise<void>
   resume(): Promise<void>
@@ -40,7 +42,8 @@ export interface TestOidcProvider {
 }
 
 export interface StartOidcProviderOptions {
-  redirectUris: string[]
+  /** Registered at once when given; else call `register()` before the first sign-in. */
+  redirectUris?: string[]
   clientAuth?: 'client_secret_basic' | 'client_secret_post'
   accounts?: Record<string, TestAccount>
 }
@@ -86,93 +89,96 @@ export async function startOidcProvider(options: StartOidcProviderOptions): Prom
   const clientSecret = 'bastion-test-secret-0123456789abcdef'
   const accounts = new Map<string, TestAccount>(Object.entries(options.accounts ?? {}))
 
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: clientId,
-        client_secret: clientSecret,
-        redirect_uris: options.redirectUris,
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-        token_endpoint_auth_method: options.clientAuth ?? 'client_secret_basic',
+  async function register(redirectUris: string[]): Promise<void> {
+    const provider = new Provider(issuer, {
+      clients: [
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          redirect_uris: redirectUris,
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          token_endpoint_auth_method: options.clientAuth ?? 'client_secret_basic',
+        },
+      ],
+      async findAccount(_ctx: unknown, id: string) {
+        const account = accounts.get(id)
+        if (!account) return undefined
+        return { accountId: id, claims: async () => ({ sub: id, ...account }) }
       },
-    ],
-    async findAccount(_ctx: unknown, id: string) {
-      const account = accounts.get(id)
-      if (!account) return undefined
-      return { accountId: id, claims: async () => ({ sub: id, ...account }) }
-    },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'] },
-    // Claims in the ID token itself too (not only at userinfo), as most providers do.
-    conformIdTokenClaims: false,
-    features: { devInteractions: { enabled: false } },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    pkce: { required: () => true },
-    cookies: { keys: ['bastion-test-cookie-key-0123456789'] },
-    // Authorization codes are single use (a replay is refused and revokes what it issued).
-    ttl: { AuthorizationCode: 60, IdToken: 300, AccessToken: 300, Interaction: 600, Session: 600, Grant: 600 },
-  })
-  provider.on('server_error', (_ctx, err) => console.error('oidc-provider server_error', err))
-  const callback = provider.callback()
-
-  const readForm = (req: http.IncomingMessage): Promise<URLSearchParams> =>
-    new Promise((resolve, reject) => {
-      let body = ''
-      req.setEncoding('utf8')
-      req.on('data', (c: string) => {
-        body += c
-        if (body.length > 10_000) req.destroy()
-      })
-      req.on('end', () => resolve(new URLSearchParams(body)))
-      req.on('error', reject)
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'] },
+      // Claims in the ID token itself too (not only at userinfo), as most providers do.
+      conformIdTokenClaims: false,
+      features: { devInteractions: { enabled: false } },
+      interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+      pkce: { required: () => true },
+      cookies: { keys: ['bastion-test-cookie-key-0123456789'] },
+      // Authorization codes are single use (a replay is refused and revokes what it issued).
+      ttl: { AuthorizationCode: 60, IdToken: 300, AccessToken: 300, Interaction: 600, Session: 600, Grant: 600 },
     })
+    provider.on('server_error', (_ctx, err) => console.error('oidc-provider server_error', err))
+    const callback = provider.callback()
 
-  handler = (req, res) => {
-    const url = new URL(req.url ?? '/', issuer)
-    const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login|\/deny)?$/.exec(url.pathname)
-    if (!m) return callback(req, res)
-    void (async () => {
-      try {
-        const details = await provider.interactionDetails(req, res)
-        if (!m[2] && req.method === 'GET') {
-          res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
-          res.end(
-            page(
-              'Test provider sign-in',
-              `<form method="post" action="/interaction/${details.uid}/login">
-                 <label>Account <input name="login" autofocus></label>
-                 <button type="submit" id="provider-login">Sign in</button>
-               </form>
-               <form method="post" action="/interaction/${details.uid}/deny"><button type="submit" id="provider-deny">Cancel</button></form>`,
-            ),
-          )
-          return
+    const readForm = (req: http.IncomingMessage): Promise<URLSearchParams> =>
+      new Promise((resolve, reject) => {
+        let body = ''
+        req.setEncoding('utf8')
+        req.on('data', (c: string) => {
+          body += c
+          if (body.length > 10_000) req.destroy()
+        })
+        req.on('end', () => resolve(new URLSearchParams(body)))
+        req.on('error', reject)
+      })
+
+    handler = (req, res) => {
+      const url = new URL(req.url ?? '/', issuer)
+      const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login|\/deny)?$/.exec(url.pathname)
+      if (!m) return callback(req, res)
+      void (async () => {
+        try {
+          const details = await provider.interactionDetails(req, res)
+          if (!m[2] && req.method === 'GET') {
+            res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
+            res.end(
+              page(
+                'Test provider sign-in',
+                `<form method="post" action="/interaction/${details.uid}/login">
+                   <label>Account <input name="login" autofocus></label>
+                   <button type="submit" id="provider-login">Sign in</button>
+                 </form>
+                 <form method="post" action="/interaction/${details.uid}/deny"><button type="submit" id="provider-deny">Cancel</button></form>`,
+              ),
+            )
+            return
+          }
+          if (req.method !== 'POST') return void res.writeHead(405).end()
+          const form = await readForm(req)
+          if (m[2] === '/deny') {
+            await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled.' }, { mergeWithLastSubmission: false })
+            return
+          }
+          const accountId = form.get('login') ?? ''
+          if (!accounts.has(accountId)) {
+            res.writeHead(400, { 'Content-Type': 'text/html; charset=utf-8' }).end(page('Unknown account', ''))
+            return
+          }
+          // First-party test client: consent is given with the login.
+          const grant = new provider.Grant({ accountId, clientId: details.params.client_id! })
+          grant.addOIDCScope(details.params.scope ?? 'openid')
+          const grantId = await grant.save()
+          await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false })
+        } catch (e) {
+          res.writeHead(400, { 'Content-Type': 'text/plain' }).end(String(e))
         }
-        if (req.method !== 'POST') return void res.writeHead(405).end()
-        const form = await readForm(req)
-        if (m[2] === '/deny') {
-          await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled.' }, { mergeWithLastSubmission: false })
-          return
-        }
-        const accountId = form.get('login') ?? ''
-        if (!accounts.has(accountId)) {
-          res.writeHead(400, { 'Content-Type': 'text/html; charset=utf-8' }).end(page('Unknown account', ''))
-          return
-        }
-        // First-party test client: consent is given with the login.
-        const grant = new provider.Grant({ accountId, clientId: details.params.client_id! })
-        grant.addOIDCScope(details.params.scope ?? 'openid')
-        const grantId = await grant.save()
-        await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false })
-      } catch (e) {
-        res.writeHead(400, { 'Content-Type': 'text/plain' }).end(String(e))
-      }
-    })()
+      })()
+    }
+
+    // Fail loudly now if the provider does not answer its discovery document.
+    const probe = await fetch(`${issuer}/.well-known/openid-configuration`)
+    if (!probe.ok) throw new Error(`the test OpenID provider did not start: discovery answered ${probe.status}`)
   }
-
-  // Fail loudly now if the provider does not answer its discovery document.
-  const probe = await fetch(`${issuer}/.well-known/openid-configuration`)
-  if (!probe.ok) throw new Error(`the test OpenID provider did not start: discovery answered ${probe.status}`)
+  if (options.redirectUris) await register(options.redirectUris)
 
   async function drive(authorizationUrl: string, step: (interactionPath: string, jar: Jar) => Promise<Response>): Promise<URL> {
     const jar = new Jar()
@@ -213,6 +219,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions): Prom
     accounts,
     login: (url, accountId) => drive(url, (path, jar) => post(jar, `${path}/login`, { login: accountId })),
     deny: (url) => drive(url, (path, jar) => post(jar, `${path}/deny`, {})),
+    register,
     async stop() {
       down = true
       for (const s of sockets) s.destroy()
