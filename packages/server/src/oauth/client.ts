@@ -62,7 +62,7 @@ function mapProfile(provider: ResolvedProvider, ...sources: Array<Record<string,
 }
 
 const NETWORK = /fetch failed|ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|socket|aborted|timeout/i
-const ID_TOKEN = /id_token|ID Token|JWT|JWS|signature|"alg"|algorithm|nonce|"aud"|"iss"|"exp"|"iat"/i
+const ID_TOKEN = /\bid_token\b|ID Token|\bJWT\b|\bJWS\b/
 
 /** Sorts what openid-client throws into the contract's codes. */
 export function classify(e: unknown): OAuthError {
@@ -83,7 +83,7 @@ export function classify(e: unknown): OAuthError {
   if (code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' || code === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || code === 'OAUTH_KEY_SELECTION_FAILED') {
     return new OAuthError('oauth_id_token', detail, { cause: e })
   }
-  if (ID_TOKEN.test(err.message)) return new OAuthError('oauth_id_token', detail, { cause: e })
+  if (ID_TOKEN.test(`${err.message} ${causeMsg}`)) return new OAuthError('oauth_id_token', detail, { cause: e })
   return new OAuthError('oauth_exchange', detail, { cause: e })
 }
 
