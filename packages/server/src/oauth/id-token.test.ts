@@ -59,6 +59,47 @@ describe('ID token validation (pinned RS256, provider JWKS, iss, aud, nonce, exp
   )
 })
 
+describe('a plain OAuth 2 provider (GitHub-style: no ID token, a userinfo mapping)', () => {
+  it('signs in by the mapped id, takes the login as username, and never counts its e-mail as verified', async () => {
+    const gh = await startServer({
+      oauth: {
+        providers: [
+          {
+            type: 'oauth2',
+            id: 'hub',
+            name: 'Hub',
+            clientId: fake.clientId,
+            clientSecret: fake.clientSecret,
+            authorizationEndpoint: `${fake.issuer}/authorize`,
+            tokenEndpoint: `${fake.issuer}/token`,
+            userinfoEndpoint: `${fake.issuer}/user`,
+            claims: { subject: 'id', username: 'login', emailVerified: '' },
+          },
+        ],
+      },
+    })
+    try {
+      fake.mode = 'no-id-token'
+      const b = gh.browser()
+      await b.csrf()
+      const { body } = await b.post('/auth/oauth/hub', { returnTo: '/x' })
+      const authorize = new URL(body.redirect)
+      expect(authorize.searchParams.get('code_challenge_method')).toBe('S256')
+      expect(authorize.searchParams.has('nonce')).toBe(false)
+      const cb = fake.authorize(body.redirect, 'octocat', { email: 'octo@example.com' })
+      const res = await toRes(await fetch(cb, { headers: { Cookie: b.cookieHeader(cb.pathname) }, redirect: 'manual' }))
+      b.absorb(res.setCookies)
+      expect(res.headers.get('location')).toBe('/x')
+      const me = await b.me()
+      expect(me.body.user.username).toBe('octocat')
+      const [identity] = await gh.store.listIdentities(me.body.user.id)
+      expect(identity).toMatchObject({ provider: 'hub', subject: expect.stringMatching(/^\d+$/), email: 'octo@example.com', emailVerified: false })
+    } finally {
+      await gh.close()
+    }
+  })
+})
+
 describe('the provider down', () => {
   it('before discovery: POST /auth/oauth/:provider answers 503 unavailable and sets no state cookie', async () => {
     const down = await startServer({

@@ -34,6 +34,7 @@ export async function startFakeOidc(): Promise<FakeOidc> {
   const pem = await exportSPKI(publicKey)
   const codes = new Map<string, { sub: string; nonce: string; challenge: string; claims: Record<string, unknown> }>()
   let codeSeq = 0
+  const tokens = new Map<string, { id: number; sub: string; claims: Record<string, unknown> }>()
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', fake.issuer)
@@ -55,6 +56,12 @@ export async function startFakeOidc(): Promise<FakeOidc> {
       })
     }
     if (url.pathname === '/jwks') return send(200, { keys: [jwk] })
+    if (url.pathname === '/user') {
+      // GitHub-style userinfo: a numeric id, a login, no `sub`.
+      const grant = tokens.get((req.headers.authorization ?? '').replace(/^Bearer /, ''))
+      if (!grant) return send(401, { message: 'Bad credentials' })
+      return send(200, { id: grant.id, login: grant.sub, name: 'Octo Cat', email: grant.claims.email ?? null })
+    }
     if (url.pathname === '/token' && req.method === 'POST') {
       let raw = ''
       req.setEncoding('utf8')
@@ -84,7 +91,9 @@ export async function startFakeOidc(): Promise<FakeOidc> {
             idToken = `${input}.${createHmac('sha256', pem).update(input).digest('base64url')}`
           } else if (m === 'foreign-key') idToken = await new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(foreign.privateKey)
           else if (m !== 'no-id-token') idToken = await new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(privateKey)
-          send(200, { access_token: `at-${codeSeq}`, token_type: 'Bearer', expires_in: 300, scope: 'openid email profile', ...(idToken ? { id_token: idToken } : {}) })
+          const accessToken = `at-${++codeSeq}`
+          tokens.set(accessToken, { id: 1000 + codeSeq, sub: grant.sub, claims: grant.claims })
+          send(200, { access_token: accessToken, token_type: 'Bearer', expires_in: 300, scope: 'openid email profile', ...(idToken ? { id_token: idToken } : {}) })
         })()
       })
       return
