@@ -193,6 +193,9 @@ export class OAuthFlow {
 export function usernameFor(profile: ProviderProfile, provider: string, attempt: number): string {
   const seed = profile.username ?? profile.email?.split('@')[0] ?? profile.name ?? provider
   let base = normalizeUsername(seed)
+    // Accents dropped rather than the letter: 'Ève' is 'eve'.
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
     .replace(/[^a-z0-9._-]+/g, '-')
     .replace(/^[^a-z0-9]+/, '')
     .slice(0, 48)

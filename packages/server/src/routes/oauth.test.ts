@@ -170,6 +170,19 @@ describe('GET /auth/oauth/:provider/callback: the happy path', () => {
     expect(me2.body.sessionId).not.toBe(me.body.sessionId)
   })
 
+  it('five first sign-ins of one provider account at once: one user, five sessions of it', async () => {
+    const sub = account()
+    const browsers = Array.from({ length: 5 }, () => server.browser())
+    const callbacks: URL[] = []
+    for (const b of browsers) callbacks.push(await op.login((await begin(b)).redirect, sub))
+    const landed = await Promise.all(browsers.map((b, i) => land(b, callbacks[i]!)))
+    for (const res of landed) expect(res.headers.get('location')).toBe('/')
+    const ids = new Set(await Promise.all(browsers.map(async (b) => (await b.me()).body.user.id as string)))
+    expect(ids.size).toBe(1)
+    expect((await server.store.findIdentity('oidc', sub))?.userId).toBe([...ids][0])
+    expect(await server.store.listLiveSessions([...ids][0]!, server.clock.now())).toHaveLength(5)
+  })
+
   it('a browser already signed in gets a new session id; the old session is revoked', async () => {
     const sub = account()
     const b = server.browser()
