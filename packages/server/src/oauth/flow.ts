@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import * as oidc from 'openid-client'
 import { safeEqual, sha256 } from '../crypto/encoding.ts'
-import { StoreConflictError } from '../errors.ts'
+import { ConfigError, StoreConflictError } from '../errors.ts'
 import { isValidUsername, normalizeUsername } from '../sessions.ts'
 import { NO_PASSWORD, type Store, type UserRecord } from '../store.ts'
 import { OAuthError, ProviderClient, type ProviderProfile } from './client.ts'
@@ -75,6 +75,8 @@ export class OAuthFlow {
   ) {
     this.cookieName = options.cookieName ?? '__Host-oauth'
     this.stateTtl = options.stateTtl ?? 600
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(this.cookieName)) throw new ConfigError(`oauth.cookieName "${this.cookieName}" is not a valid cookie name.`)
+    if (!(this.stateTtl >= 60 && this.stateTtl <= 3600)) throw new ConfigError('oauth.stateTtl must be between 60 and 3600 seconds.')
     this.clients = new Map(resolveProviders(options.providers).map((p) => [p.id, new ProviderClient(p)]))
   }
 
