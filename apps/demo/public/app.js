@@ -567,6 +567,64 @@ async function onLogout(all) {
   }
 }
 
+// ---------------------------------------------------------------- provider sign-in
+
+const AUTH_ERRORS = {
+  oauth_state: 'That sign-in link was not started here (or it expired). Please try again.',
+  oauth_denied: 'The sign-in was cancelled or refused.',
+  oauth_exchange: 'The provider did not confirm the sign-in. Please try again.',
+  oauth_id_token: 'The provider\'s answer could not be verified.',
+  oauth_unavailable: 'The provider cannot be reached right now. Please try again shortly.',
+}
+
+/** The `?auth_error=<code>` a failed provider sign-in lands with: read once, then removed from the address bar. */
+function takeAuthError() {
+  const params = new URLSearchParams(location.search)
+  const code = params.get('auth_error')
+  if (!code) return null
+  params.delete('auth_error')
+  const rest = params.toString()
+  history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash)
+  return { code, message: AUTH_ERRORS[code] || 'The sign-in with the provider failed.' }
+}
+
+async function startProviderSignIn(provider, button) {
+  button.disabled = true
+  try {
+    const res = await auth.fetch(`/auth/oauth/${encodeURIComponent(provider.id)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ returnTo: '/' }),
+    })
+    const body = await res.json().catch(() => null)
+    if (!res.ok || typeof body?.redirect !== 'string') throw new Error(body?.error?.message || `HTTP ${res.status}`)
+    location.assign(body.redirect)
+  } catch (err) {
+    showLoginError(`Could not start the sign-in with ${provider.name}: ${err?.message || err}`)
+    button.disabled = false
+  }
+}
+
+async function renderProviders() {
+  const box = $('providers')
+  let providers = []
+  try {
+    const res = await fetch('/auth/providers', { credentials: 'same-origin' })
+    if (res.ok) providers = (await res.json()).providers ?? []
+  } catch {}
+  box.replaceChildren()
+  for (const provider of providers) {
+    const button = document.createElement('button')
+    button.type = 'button'
+    button.className = 'btn btn-block btn-provider'
+    button.id = `provider-${provider.id}`
+    button.textContent = `Sign in with ${provider.name}`
+    button.addEventListener('click', () => startProviderSignIn(provider, button))
+    box.append(button)
+  }
+  box.hidden = providers.length === 0
+}
+
 // ---------------------------------------------------------------- start
 
 function wireUi() {
@@ -640,6 +698,8 @@ try {
 if (auth) {
   wireUi()
   watchSession()
+  renderProviders()
+  const authError = takeAuthError()
 
   auth.subscribe((state) => {
     if (!state) return
@@ -654,7 +714,9 @@ if (auth) {
   try {
     const info = await auth.session()
     if (info?.user) enterBank(info.user)
-    else showSignIn()
+    else showSignIn(authError?.message)
+    if (authError) $('signin-notice').dataset.code = authError.code
+    if (authError && info?.user) banner(authError.message)
   } catch (err) {
     showSignIn()
     if (err?.code === 'unavailable') banner('The bank is temporarily unavailable. Please try again shortly.')

@@ -99,7 +99,12 @@ export function createBankApp(options: BankOptions): (request: Request, ctx: Req
   const api: Record<string, ApiRoute> = {
     'GET /api/me': (_r, id) => json({ user: { id: id.userId, username: id.username } }),
     'GET /api/balance': async (_r, id) => {
-      const balance = await ledger.balanceOf(id.userId)
+      let balance = await ledger.balanceOf(id.userId)
+      if (balance === null) {
+        // A customer who arrived by a provider sign-in (or registered) gets an empty account on first look.
+        await ledger.ensureAccount(id.userId, id.username, 0)
+        balance = await ledger.balanceOf(id.userId)
+      }
       return balance === null ? error('not_found', 'You have no account.', 404) : json({ balance })
     },
     'GET /api/transfers': async (_r, id) => json({ transfers: await ledger.history(id.userId) }),

@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ConfigError, createBastion, optionsFromEnv, resolveSecret, type Bastion } from '@bastion/server'
+import { ConfigError, createBastion, oauthFromEnv, optionsFromEnv, resolveSecret, type Bastion } from '@bastion/server'
 import { nodeListener } from '@bastion/server/node'
 import { composeHandler } from '@bastion/server/web'
 import { storeFromEnv } from '@bastion/server/stores/env'
@@ -97,6 +97,7 @@ export async function main(): Promise<void> {
     deviceBinding: { policy: envOptions.deviceBinding, replayCache },
     store,
     secret,
+    oauth: oauthFromEnv(env),
     log: (e) => {
       if (e.level !== 'info' || env.BASTION_LOG === 'debug') process.stderr.write(JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n')
     },

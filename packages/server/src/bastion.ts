@@ -14,6 +14,8 @@ import { PasswordHasher, type Argon2Params, type HashingLimits } from './passwor
 import { createRouter } from './router.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { jwksRoutes } from './routes/jwks.ts'
+import { oauthRoutes } from './routes/oauth.ts'
+import { OAuthFlow, type OAuthOptions } from './oauth/flow.ts'
 import { passwordRoutes } from './routes/password.ts'
 import { refreshRoutes } from './routes/refresh.ts'
 import { sessionRoutes } from './routes/session.ts'
@@ -81,6 +83,8 @@ export interface CreateBastionOptions extends BastionOptions {
   passwordHashing?: HashingLimits
   /** Seconds between reloads of the signing keys from the store (rotations made elsewhere). Default: 30; at most 60. */
   keyReloadInterval?: number
+  /** Sign-in through external providers (OIDC by discovery, or plain OAuth 2). Default: none (`GET /auth/providers` answers an empty list). */
+  oauth?: OAuthOptions
 }
 
 /** A retired key keeps verifying for the access-token lifetime plus this slack (covers instances yet to reload). */
@@ -105,6 +109,8 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   const { store, now } = config
   const keyReload = options.keyReloadInterval ?? 30
   if (!(keyReload > 0 && keyReload <= 60)) throw new ConfigError('keyReloadInterval must be between 0 and 60 seconds.')
+  // Built before anything starts: a bad provider definition stops the start with a ConfigError.
+  const oauth = options.oauth ? new OAuthFlow(options.oauth, { store, key: deriveKey(config.secret, 'oauth-state'), now, log: config.log }) : null
   await store.migrate()
   const keyring = new Keyring(store, deriveKey(config.secret, 'key-wrap'), config.algorithm, config.accessTtl + KEY_VERIFY_SLACK, now)
   await keyring.init()
@@ -155,7 +161,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     }),
     keys,
   }
-  const router = createRouter(CORE_ROUTES.flatMap((family) => family(ctx)))
+  const router = createRouter([...CORE_ROUTES, oauthRoutes(oauth)].flatMap((family) => family(ctx)))
   const base = config.basePath
 
   async function guard(request: RequestHead, rctx: RequestContext = {}): Promise<GuardResult> {

@@ -158,6 +158,8 @@ export interface ResolvedGateway {
  * | event | level | fields |
  * |---|---|---|
  * | `login` | info | `via` (`cookie` or `bearer`), `user`, `session`, `ip`, `bound` (the session is bound to a device key) |
+ * | `login` (provider) | info | `via` `cookie`, `method` (`oauth:<id>`), `outcome` (`signed_in`, `created`, `linked`), `user`, `session`, `ip` |
+ * | `oauth_failed` | warn | `provider`, `code` (the `auth_error`), `detail` (why, from the checks; never a token), `ip` |
  * | `login_failed` | warn | `reason` (`wrong_password` or `unknown_user`), `user` (when the account exists), `ip` |
  * | `rate_limited` | warn | `scope` (`login_address`, `login_account`, `register_address`), `ip`, `retryAfter` |
  * | `user_registered` | info | `user`, `ip` |

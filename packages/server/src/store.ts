@@ -7,7 +7,31 @@
 export interface UserRecord {
   id: string
   username: string
+  /** Argon2id hash, or `NO_PASSWORD` for an account made by a provider sign-in (no password can match it). */
   passwordHash: string
+  createdAt: number
+}
+
+/** The `passwordHash` of an account that has no password (created by a provider sign-in). */
+export const NO_PASSWORD = ''
+
+/**
+ * How a session signed in: `'password'`, or `'oauth:<provider id>'`.
+ * Shown by `GET /auth/sessions`.
+ */
+export type SessionMethod = 'password' | `oauth:${string}`
+
+/**
+ * A provider account (`provider` id + the provider's stable `sub`) linked to a
+ * local user. One provider account belongs to at most one user.
+ */
+export interface IdentityRecord {
+  provider: string
+  subject: string
+  userId: string
+  /** The e-mail the provider reported at link time, for display; never used to find a user. */
+  email: string | null
+  emailVerified: boolean
   createdAt: number
 }
 
@@ -43,6 +67,7 @@ export interface SessionRecord {
    * null for an unbound session. A refresh must then carry a proof by that key.
    */
   dpopJkt: string | null
+  method: SessionMethod
 }
 
 export interface NewSession {
@@ -58,6 +83,8 @@ export interface NewSession {
   tokenSalt: string
   /** Thumbprint of the device key that proved possession at the start; absent or null: unbound. */
   dpopJkt?: string | null
+  /** How the session signed in. Default: `'password'`. */
+  method?: SessionMethod
 }
 
 /**
@@ -108,6 +135,19 @@ export interface Store {
   findUserByUsername(username: string): Promise<UserRecord | null>
   findUserById(id: string): Promise<UserRecord | null>
   setPasswordHash(userId: string, passwordHash: string): Promise<void>
+
+  /** The user a provider account is linked to, or null. */
+  findIdentity(provider: string, subject: string): Promise<IdentityRecord | null>
+  /**
+   * Atomic: the user and its first provider account in one transaction. A
+   * taken username or an already linked provider account throws
+   * StoreConflictError and creates nothing.
+   */
+  createUserWithIdentity(user: UserRecord, identity: IdentityRecord): Promise<void>
+  /** Links a provider account to an existing user; StoreConflictError if it is already linked (to anyone). */
+  linkIdentity(identity: IdentityRecord): Promise<void>
+  /** The provider accounts linked to a user, oldest first. */
+  listIdentities(userId: string): Promise<IdentityRecord[]>
 
   createSession(session: NewSession): Promise<SessionRecord>
   /** A session made before the last `revokeAllSessions` answers as revoked (reason `revoked_all`). */

@@ -4,7 +4,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
  * One configured secret, many purposes: each gets its own key by HKDF so a
  * CSRF MAC can never be replayed as a refresh successor or a key wrap.
  */
-export type KeyPurpose = 'csrf' | 'refresh-generation' | 'refresh-successor' | 'key-wrap' | 'dpop-nonce'
+export type KeyPurpose = 'csrf' | 'refresh-generation' | 'refresh-successor' | 'key-wrap' | 'dpop-nonce' | 'oauth-state'
 
 export function deriveKey(secret: string, purpose: KeyPurpose): Buffer {
   return Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), Buffer.alloc(0), `bastion/${purpose}/v1`, 32))

@@ -14,7 +14,7 @@ export const sessionsRoutes: RouteFamily = (ctx) => {
         const identity = await auth.authenticate(request, info)
         const live = await store.listLiveSessions(identity.userId, config.now())
         return json({
-          sessions: live.map((s) => ({ ...sessions.view(s), userAgent: s.userAgent, kind: s.kind, current: s.id === identity.sessionId })),
+          sessions: live.map((s) => ({ ...sessions.view(s), userAgent: s.userAgent, kind: s.kind, method: s.method, current: s.id === identity.sessionId })),
         })
       },
     },

@@ -5,7 +5,7 @@ import type { RateLimiter } from '../guards/rate-limit.ts'
 import { stringField } from '../http/body.ts'
 import type { PasswordHasher } from '../passwords.ts'
 import { isValidUsername, normalizeUsername } from '../sessions.ts'
-import type { Store, UserRecord } from '../store.ts'
+import { NO_PASSWORD, type Store, type UserRecord } from '../store.ts'
 
 export type ThrottleScope = 'login_address' | 'login_account' | 'register_address'
 
@@ -58,7 +58,8 @@ export function credentials(config: ResolvedConfig, store: Store, limiter: RateL
       // Counted before the verdict, not after: parallel guesses cannot all slip in under the limit.
       await throttle('login_account', `login:user:${username}`, loginPerAccount, info)
       const user = isValidUsername(username) ? await store.findUserByUsername(username) : null
-      const ok = await hasher.verify(user?.passwordHash ?? null, password)
+      // An account made by a provider sign-in has no password: it takes the dummy hash's path (same work), then fails.
+      const ok = await hasher.verify(user && user.passwordHash !== NO_PASSWORD ? user.passwordHash : null, password)
       if (!ok || !user) {
         // The account's id when it exists, never the name typed (it may be a password typed in the wrong field).
         config.log({ level: 'warn', event: 'login_failed', reason: user ? 'wrong_password' : 'unknown_user', ...(user ? { user: user.id } : {}), ip: info.clientIp })

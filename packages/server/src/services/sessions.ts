@@ -4,7 +4,7 @@ import type { RequestInfo } from '../guards/request-info.ts'
 import { json } from '../http/respond.ts'
 import type { SessionCookies } from '../http/session-cookies.ts'
 import { newSessionId, newTokenSalt, refreshTokenFor } from '../sessions.ts'
-import type { SessionKind, SessionRecord, Store, UserRecord } from '../store.ts'
+import type { SessionKind, SessionMethod, SessionRecord, Store, UserRecord } from '../store.ts'
 import type { AccessTokens, SignedAccessToken } from '../tokens/access-token.ts'
 import { revokeAllBound, type RevocationList } from '../tokens/revocation-list.ts'
 
@@ -23,6 +23,8 @@ export const CLIENT_ID = { cookie: 'bastion-web', bearer: 'bastion-native' } as 
 export interface StartOptions {
   /** Thumbprint of the device key the client proved at this start (DPoP); null or absent: unbound. */
   dpopJkt?: string | null
+  /** How the session signed in, shown in `GET /auth/sessions`. Default: `'password'`. */
+  method?: SessionMethod
 }
 
 export interface StartedSession {
@@ -92,7 +94,7 @@ export function sessions(
   }
 
   return {
-    async start(user, kind, info, { dpopJkt = null } = {}) {
+    async start(user, kind, info, { dpopJkt = null, method = 'password' } = {}) {
       const t = now()
       const id = newSessionId()
       const tokenSalt = newTokenSalt()
@@ -107,6 +109,7 @@ export function sessions(
         ip: info.clientIp,
         tokenSalt,
         dpopJkt,
+        method,
       })
       const refreshToken = refreshTokenFor(keys.refreshToken, id, tokenSalt, 0)
       const accessToken = await access.sign({ userId: user.id, username: user.username, sessionId: id, clientId: CLIENT_ID[kind] })

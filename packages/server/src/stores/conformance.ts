@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { StoreConflictError } from '../errors.ts'
-import type { NewSession, RateLimitStore, RotateRefreshInput, SessionRecord, Store } from '../store.ts'
+import { NO_PASSWORD, type IdentityRecord, type NewSession, type RateLimitStore, type RotateRefreshInput, type SessionRecord, type Store } from '../store.ts'
 
 type TestStore = Store & { rateLimits: RateLimitStore }
 
@@ -126,6 +126,7 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
           tokenSalt: input.tokenSalt,
           rotatedAt: null,
           dpopJkt: null,
+          method: 'password',
         }
         expect(session).toEqual(expected)
         expect(await store.findSession(input.id)).toEqual(expected)
@@ -208,6 +209,84 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(ids).toContain(atSince.input.id)
         expect(ids).toContain(late.input.id)
         expect(ids).not.toContain(early.input.id)
+      })
+    })
+
+    describe('identities', () => {
+      const identityOf = (userId: string, over: Partial<IdentityRecord> = {}): IdentityRecord => ({
+        provider: 'oidc',
+        subject: uid('sub'),
+        userId,
+        email: 'someone@example.com',
+        emailVerified: true,
+        createdAt: T0,
+        ...over,
+      })
+      const passwordless = (username = uid('oidc')) => ({ id: uid('u'), username, passwordHash: NO_PASSWORD, createdAt: T0 })
+
+      it('creates a user with its provider account in one step, and finds it by provider + subject', async () => {
+        const user = passwordless()
+        const identity = identityOf(user.id)
+        await store.createUserWithIdentity(user, identity)
+        expect(await store.findUserById(user.id)).toEqual(user)
+        expect(await store.findIdentity('oidc', identity.subject)).toEqual(identity)
+        expect(await store.listIdentities(user.id)).toEqual([identity])
+        // The subject is scoped by provider: the same sub at another provider is another account.
+        expect(await store.findIdentity('github', identity.subject)).toBeNull()
+        expect(await store.findIdentity('oidc', 'a\u0000b')).toBeNull()
+      })
+
+      it('creates nothing when the username is taken: no identity left behind', async () => {
+        const taken = await newUser()
+        const user = passwordless(taken.username)
+        const identity = identityOf(user.id)
+        await expect(store.createUserWithIdentity(user, identity)).rejects.toBeInstanceOf(StoreConflictError)
+        expect(await store.findIdentity('oidc', identity.subject)).toBeNull()
+        expect(await store.findUserById(user.id)).toBeNull()
+      })
+
+      it('creates nothing when the provider account is already linked: no second user', async () => {
+        const first = passwordless()
+        const identity = identityOf(first.id)
+        await store.createUserWithIdentity(first, identity)
+        const second = passwordless()
+        await expect(store.createUserWithIdentity(second, { ...identity, userId: second.id })).rejects.toBeInstanceOf(StoreConflictError)
+        expect(await store.findUserById(second.id)).toBeNull()
+        expect(await store.findUserByUsername(second.username)).toBeNull()
+        expect((await store.findIdentity('oidc', identity.subject))?.userId).toBe(first.id)
+      })
+
+      it('links a provider account to an existing user once; linking it again (to anyone) conflicts', async () => {
+        const user = await newUser()
+        const identity = identityOf(user.id, { emailVerified: false, email: null })
+        await store.linkIdentity(identity)
+        expect(await store.findIdentity('oidc', identity.subject)).toEqual(identity)
+        const other = await newUser()
+        await expect(store.linkIdentity({ ...identity, userId: other.id })).rejects.toBeInstanceOf(StoreConflictError)
+        await expect(store.linkIdentity(identity)).rejects.toBeInstanceOf(StoreConflictError)
+        expect(await store.listIdentities(other.id)).toEqual([])
+        const github = identityOf(user.id, { provider: 'github', createdAt: T0 + 1 })
+        await store.linkIdentity(github)
+        expect(await store.listIdentities(user.id)).toEqual([identity, github])
+      })
+
+      it('10 concurrent first sign-ins of one provider account: exactly one user created', async () => {
+        const subject = uid('sub')
+        const users = Array.from({ length: 10 }, () => passwordless())
+        const results = await Promise.allSettled(users.map((u) => store.createUserWithIdentity(u, identityOf(u.id, { subject }))))
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(StoreConflictError)
+        const owner = (await store.findIdentity('oidc', subject))!.userId
+        for (const u of users) expect(await store.findUserById(u.id)).toEqual(u.id === owner ? u : null)
+      })
+
+      it('records how a session signed in', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id, { method: 'oauth:oidc' })
+        expect((await store.findSession(input.id))?.method).toBe('oauth:oidc')
+        expect((await store.listLiveSessions(user.id, T0))[0]?.method).toBe('oauth:oidc')
+        const { input: plain } = await newSession(user.id)
+        expect((await store.findSession(plain.id))?.method).toBe('password')
       })
     })
 

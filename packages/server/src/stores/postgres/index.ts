@@ -11,6 +11,7 @@ import type pg from 'pg'
 import { requireOptional } from '../../optional-dependency.ts'
 import { StoreConflictError, StoreUnavailableError } from '../../errors.ts'
 import type {
+  IdentityRecord,
   KeyRecord,
   RateLimitStore,
   RotationOutcome,
@@ -80,8 +81,18 @@ const toSession = (r: Row): SessionRecord => {
     tokenSalt: (r.token_salt as string | null) ?? null,
     rotatedAt: numOrNull(r.rotated_at),
     dpopJkt: (r.dpop_jkt as string | null) ?? null,
+    method: ((r.method as string | undefined) ?? 'password') as SessionRecord['method'],
   }
 }
+
+const toIdentity = (r: Row): IdentityRecord => ({
+  provider: r.provider as string,
+  subject: r.subject as string,
+  userId: r.user_id as string,
+  email: (r.email as string | null) ?? null,
+  emailVerified: r.email_verified === true,
+  createdAt: num(r.created_at),
+})
 
 /** Sessions deleted per statement by prune: short transactions, so other writers never wait long. */
 const PRUNE_BATCH = 5_000
@@ -148,6 +159,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     users: `${s}.users`,
     sessions: `${s}.sessions`,
     tokens: `${s}.refresh_tokens`,
+    identities: `${s}.identities`,
     epoch: `${s}.revocation_epoch`,
     keys: `${s}.keys`,
     rl: `${s}.rate_limits`,
@@ -174,6 +186,21 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   }
 
   const windowOf = (windowMs: number, now: number): number => now - (now % windowMs)
+
+  const insertUserSql = `INSERT INTO ${T.users} (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)`
+  const userValues = (u: UserRecord) => [u.id, u.username, u.passwordHash, u.createdAt]
+  const userConflict = (u: UserRecord) => (e: unknown) => {
+    if (e instanceof StoreConflictError) {
+      throw new StoreConflictError(/username/.test(e.message) ? `username already taken: ${u.username}` : `user already exists: ${u.id}`)
+    }
+    throw e
+  }
+  const insertIdentitySql = `INSERT INTO ${T.identities} (provider, subject, user_id, email, email_verified, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
+  const identityValues = (i: IdentityRecord) => [i.provider, i.subject, i.userId, i.email, i.emailVerified, i.createdAt]
+  const identityConflict = (i: IdentityRecord) => (e: unknown) => {
+    if (e instanceof StoreConflictError) throw new StoreConflictError(`provider account already linked: ${i.provider}`)
+    throw e
+  }
 
   const rateLimits: RateLimitStore = {
     async hit(key, windowMs, now) {
@@ -228,21 +255,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       }),
 
     async createUser(u) {
-      try {
-        await query(`INSERT INTO ${T.users} (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)`, [
-          u.id,
-          u.username,
-          u.passwordHash,
-          u.createdAt,
-        ])
-      } catch (e) {
-        if (e instanceof StoreConflictError) {
-          throw new StoreConflictError(
-            /username/.test(e.message) ? `username already taken: ${u.username}` : `user already exists: ${u.id}`,
-          )
-        }
-        throw e
-      }
+      await query(insertUserSql, userValues(u)).catch(userConflict(u))
     },
     async findUserByUsername(username) {
       if (unstorable(username)) return null
@@ -258,14 +271,34 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       await query(`UPDATE ${T.users} SET password_hash = $2 WHERE id = $1`, [userId, passwordHash])
     },
 
+    async findIdentity(provider, subject) {
+      if (unstorable(provider) || unstorable(subject)) return null
+      const { rows } = await query(`SELECT * FROM ${T.identities} WHERE provider = $1 AND subject = $2`, [provider, subject])
+      return rows[0] === undefined ? null : toIdentity(rows[0])
+    },
+    createUserWithIdentity: (user, identity) =>
+      tx(async (c) => {
+        // Each insert translated on its own, so the conflict says which record was taken; the transaction rolls both back.
+        await c.query(insertUserSql, userValues(user)).catch((e) => userConflict(user)(translate(e, driver)))
+        await c.query(insertIdentitySql, identityValues(identity)).catch((e) => identityConflict(identity)(translate(e, driver)))
+      }),
+    async linkIdentity(identity) {
+      await query(insertIdentitySql, identityValues(identity)).catch(identityConflict(identity))
+    },
+    async listIdentities(userId) {
+      if (unstorable(userId)) return []
+      const { rows } = await query(`SELECT * FROM ${T.identities} WHERE user_id = $1 ORDER BY created_at, provider, subject`, [userId])
+      return rows.map(toIdentity)
+    },
+
     createSession: (n) =>
       tx(async (c) => {
         const { rows } = await c.query<Row>(
           `INSERT INTO ${T.sessions} (id, user_id, kind, created_at, last_used_at, expires_at, refresh_expires_at,
-             user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at, dpop_jkt)
-           VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, NULL, NULL, 0, $9, NULL, $10)
+             user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at, dpop_jkt, method)
+           VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, NULL, NULL, 0, $9, NULL, $10, $11)
            RETURNING *`,
-          [n.id, n.userId, n.kind, n.now, n.expiresAt, n.refreshExpiresAt, n.userAgent, n.ip, n.tokenSalt, n.dpopJkt ?? null],
+          [n.id, n.userId, n.kind, n.now, n.expiresAt, n.refreshExpiresAt, n.userAgent, n.ip, n.tokenSalt, n.dpopJkt ?? null, n.method ?? 'password'],
         )
         return toSession(rows[0]!)
       }),

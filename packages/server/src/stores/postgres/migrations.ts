@@ -88,4 +88,24 @@ export const migrations: readonly PgMigration[] = [
     // Additive: existing sessions stay unbound (NULL) and refresh as before.
     sql: (s) => `ALTER TABLE ${s}.sessions ADD COLUMN dpop_jkt text;`,
   },
+  {
+    version: 4,
+    name: 'identities and sign-in method',
+    sql: (s) => `
+      -- A provider account (provider id + its stable subject) belongs to one user.
+      CREATE TABLE ${s}.identities (
+        provider       text NOT NULL,
+        subject        text NOT NULL,
+        user_id        text NOT NULL REFERENCES ${s}.users (id) ON DELETE CASCADE,
+        email          text,
+        email_verified boolean NOT NULL DEFAULT false,
+        created_at     bigint NOT NULL,
+        PRIMARY KEY (provider, subject)
+      );
+      CREATE INDEX identities_user_id ON ${s}.identities (user_id);
+
+      -- 'password' or 'oauth:<provider>'; sessions made before this step signed in with a password.
+      ALTER TABLE ${s}.sessions ADD COLUMN method text NOT NULL DEFAULT 'password';
+    `,
+  },
 ]

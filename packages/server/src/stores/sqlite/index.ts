@@ -15,11 +15,13 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { StoreConflictError, StoreUnavailableError } from '../../errors.ts'
 import type {
+  IdentityRecord,
   KeyRecord,
   NewSession,
   RateLimitStore,
   RotateRefreshInput,
   RotationOutcome,
+  SessionMethod,
   SessionRecord,
   Store,
   UserRecord,
@@ -87,9 +89,28 @@ interface SessionRow {
   token_salt: string | null
   dpop_jkt: string | null
   rotated_at: number | null
+  method: SessionMethod
   /** From revocation_epoch, joined in every session read. */
   not_before: number
 }
+
+interface IdentityRow {
+  provider: string
+  subject: string
+  user_id: string
+  email: string | null
+  email_verified: number
+  created_at: number
+}
+
+const toIdentity = (r: IdentityRow): IdentityRecord => ({
+  provider: r.provider,
+  subject: r.subject,
+  userId: r.user_id,
+  email: r.email,
+  emailVerified: r.email_verified === 1,
+  createdAt: r.created_at,
+})
 
 interface UserRow {
   id: string
@@ -133,6 +154,7 @@ const toSession = (r: SessionRow): SessionRecord => {
     tokenSalt: r.token_salt,
     rotatedAt: r.rotated_at,
     dpopJkt: r.dpop_jkt ?? null,
+    method: r.method,
   }
 }
 
@@ -225,12 +247,43 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
   }
 
+  const insertUser = (u: UserRecord) => {
+    try {
+      stmt('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)').run(
+        u.id,
+        u.username,
+        u.passwordHash,
+        u.createdAt,
+      )
+    } catch (e) {
+      const kind = driver.classify(e)
+      if (kind === 'unique' || kind === 'constraint') {
+        throw new StoreConflictError(
+          /username/.test((e as Error).message) ? `username already taken: ${u.username}` : `user already exists: ${u.id}`,
+        )
+      }
+      throw e
+    }
+  }
+
+  const insertIdentity = (i: IdentityRecord) => {
+    try {
+      stmt(
+        'INSERT INTO identities (provider, subject, user_id, email, email_verified, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(i.provider, i.subject, i.userId, i.email, i.emailVerified ? 1 : 0, i.createdAt)
+    } catch (e) {
+      // 'constraint' (a user id that does not exist) passes through as the store's error.
+      if (driver.classify(e) === 'unique') throw new StoreConflictError(`provider account already linked: ${i.provider}`)
+      throw e
+    }
+  }
+
   const createSessionTx = (s: NewSession): SessionRecord => {
     stmt(
       `INSERT INTO sessions (id, user_id, kind, created_at, last_used_at, expires_at, refresh_expires_at,
-         user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at, dpop_jkt)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, NULL, ?)`,
-    ).run(s.id, s.userId, s.kind, s.now, s.now, s.expiresAt, s.refreshExpiresAt, s.userAgent, s.ip, s.tokenSalt, s.dpopJkt ?? null)
+         user_agent, ip, revoked_at, revoked_reason, generation, token_salt, rotated_at, dpop_jkt, method)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, NULL, ?, ?)`,
+    ).run(s.id, s.userId, s.kind, s.now, s.now, s.expiresAt, s.refreshExpiresAt, s.userAgent, s.ip, s.tokenSalt, s.dpopJkt ?? null, s.method ?? 'password')
     return toSession(getSession(s.id)!)
   }
 
@@ -344,25 +397,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
 
     migrate: () => run(() => db.immediate(migrateTx)),
 
-    createUser: (u) =>
-      run(() => {
-        try {
-          stmt('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)').run(
-            u.id,
-            u.username,
-            u.passwordHash,
-            u.createdAt,
-          )
-        } catch (e) {
-          const kind = driver.classify(e)
-          if (kind === 'unique' || kind === 'constraint') {
-            throw new StoreConflictError(
-              /username/.test((e as Error).message) ? `username already taken: ${u.username}` : `user already exists: ${u.id}`,
-            )
-          }
-          throw e
-        }
-      }),
+    createUser: (u) => run(() => insertUser(u)),
     findUserByUsername: (username) =>
       run(() => {
         const r = stmt('SELECT * FROM users WHERE username = ?').get<UserRow>(username)
@@ -377,6 +412,24 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       run(() => {
         stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId)
       }),
+
+    findIdentity: (provider, subject) =>
+      run(() => {
+        const r = stmt('SELECT * FROM identities WHERE provider = ? AND subject = ?').get<IdentityRow>(provider, subject)
+        return r === undefined ? null : toIdentity(r)
+      }),
+    createUserWithIdentity: (user, identity) =>
+      run(() =>
+        db.immediate(() => {
+          insertUser(user)
+          insertIdentity(identity)
+        }),
+      ),
+    linkIdentity: (identity) => run(() => insertIdentity(identity)),
+    listIdentities: (userId) =>
+      run(() =>
+        stmt('SELECT * FROM identities WHERE user_id = ? ORDER BY created_at, provider, subject').all<IdentityRow>(userId).map(toIdentity),
+      ),
 
     createSession: (s) => run(() => db.immediate(() => createSessionTx(s))),
     findSession: (id) =>

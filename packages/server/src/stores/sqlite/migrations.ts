@@ -95,4 +95,24 @@ export const migrations: readonly Migration[] = [
     // Additive: existing sessions stay unbound (NULL) and refresh as before.
     sql: `ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;`,
   },
+  {
+    version: 4,
+    name: 'identities and sign-in method',
+    sql: `
+      -- A provider account (provider id + its stable subject) belongs to one user.
+      CREATE TABLE identities (
+        provider       TEXT NOT NULL,
+        subject        TEXT NOT NULL,
+        user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        email          TEXT,
+        email_verified INTEGER NOT NULL DEFAULT 0,
+        created_at     INTEGER NOT NULL,
+        PRIMARY KEY (provider, subject)
+      );
+      CREATE INDEX identities_user_id ON identities (user_id);
+
+      -- 'password' or 'oauth:<provider>'; sessions made before this step signed in with a password.
+      ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT 'password';
+    `,
+  },
 ]
