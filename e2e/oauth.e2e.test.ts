@@ -4,7 +4,9 @@
  * browser). The attacks end with the browser signed out on the sign-in page,
  * which names the refusal.
  */
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sqliteStore } from '../packages/server/src/stores/sqlite/index.ts'
 import type { Page } from 'playwright-core'
 import { startOidcProvider, type TestOidcProvider } from '../packages/server/src/testing/oidc-provider.ts'
 import { demoAndBrowser, newContext, openSignIn, pageErrors, pageFetch, waitForBank } from './harness.ts'
@@ -62,6 +64,13 @@ describe('Sign in with a provider, in Chromium', () => {
     expect(new URL(page.url()).origin).toBe(fixture.demo.bankUrl)
     const sessions = await pageFetch(page, '/auth/sessions')
     expect(sessions.body.sessions).toEqual([expect.objectContaining({ method: 'oauth:oidc', current: true })])
+    // The client proved its device key when it started the flow: the session the callback made is bound to it.
+    const store = sqliteStore({ file: join(fixture.demo.dataDir, 'bastion.sqlite') })
+    try {
+      expect((await store.findSession(sessions.body.sessions[0].id))?.dpopJkt).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    } finally {
+      await store.close()
+    }
     // The browser holds only Bastion's cookies for the bank: no provider token anywhere.
     const bankHost = new URL(fixture.demo.bankUrl).hostname
     const cookies = (await context.cookies()).filter((c) => c.domain === bankHost).map((c) => c.name).sort()

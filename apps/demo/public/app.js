@@ -591,14 +591,8 @@ function takeAuthError() {
 async function startProviderSignIn(provider, button) {
   button.disabled = true
   try {
-    const res = await auth.fetch(`/auth/oauth/${encodeURIComponent(provider.id)}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ returnTo: '/' }),
-    })
-    const body = await res.json().catch(() => null)
-    if (!res.ok || typeof body?.redirect !== 'string') throw new Error(body?.error?.message || `HTTP ${res.status}`)
-    location.assign(body.redirect)
+    // The client proves the device key here (DPoP): the session the provider's callback starts is bound to it.
+    location.assign(await auth.startSignIn(provider.id, { returnTo: '/' }))
   } catch (err) {
     showLoginError(`Could not start the sign-in with ${provider.name}: ${err?.message || err}`)
     button.disabled = false

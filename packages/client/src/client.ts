@@ -48,6 +48,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     session: '/auth/session',
     logoutAll: '/auth/logout-all',
     sessions: '/auth/sessions',
+    oauth: '/auth/oauth',
     ...options.paths,
   }
   // Looked up per call, so a fetch polyfilled or stubbed after creation is used.
@@ -235,6 +236,12 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     if (id == store.get().session?.id) signedOut(true)
   }
 
+  async function startSignIn(provider: string, opts: { returnTo?: string; link?: boolean } = {}) {
+    await csrf.token()
+    const res = await ok(await sendProved(paths.oauth + '/' + encodeURIComponent(provider), post(opts)))
+    return ((await res.json()) as { redirect: string }).redirect
+  }
+
   return {
     fetch: authFetch,
     login,
@@ -244,6 +251,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     session,
     sessions,
     revokeSession,
+    startSignIn,
     subscribe: store.subscribe,
     getState: store.get,
     installAxios: (instance) =>

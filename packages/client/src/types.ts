@@ -68,6 +68,8 @@ export interface AuthPaths {
   session: string
   logoutAll: string
   sessions: string
+  /** Provider sign-in starts at `${oauth}/<provider>`. */
+  oauth: string
 }
 
 export interface AuthClientOptions {
@@ -126,6 +128,14 @@ export interface AuthClient {
   session(): Promise<SignInResult | null>
   sessions(): Promise<SessionInfo[]>
   revokeSession(id: string): Promise<void>
+  /**
+   * Starts a sign-in through a provider (`POST /auth/oauth/:provider`, CSRF
+   * and, where the browser has a device key, a DPoP proof that binds the
+   * session the callback starts); answers the provider's URL, for the app to
+   * navigate to (`location.assign(url)`). `link: true` from a signed-in user
+   * links the provider to the account instead.
+   */
+  startSignIn(provider: string, options?: { returnTo?: string; link?: boolean }): Promise<string>
   subscribe(listener: AuthListener): () => void
   getState(): AuthState
   /** Adds CSRF + withCredentials + refresh-and-replay to an axios instance; returns an eject function. */

@@ -89,9 +89,9 @@ export class DeviceBinding {
    * (unbound). A proof that is offered must be valid: a bad one is refused,
    * never quietly downgraded to an unbound session.
    *
-   * Login and `/auth/token` call it. The OAuth start (`POST /auth/oauth/:provider`) should too, keeping the
-   * thumbprint in its sealed state cookie and handing it to `sessions.start(…, { dpopJkt })` at the callback:
-   * the callback is a top-level redirect, which cannot carry a DPoP header.
+   * Login, `/auth/token` and the OAuth start (`POST /auth/oauth/:provider`) call it; the OAuth start keeps the
+   * thumbprint in its sealed state cookie and hands it to `sessions.start(…, { dpopJkt })` at the callback,
+   * a top-level redirect, which cannot carry a DPoP header.
    *
    * @param url the URL the browser addressed: public origin + path.
    */

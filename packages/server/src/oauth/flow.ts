@@ -35,6 +35,8 @@ export interface StartInput {
   linkUserId: string | null
   /** The browser's CSRF cookie (pre-session or session) that the POST proved it holds. */
   csrfCookie: string
+  /** Thumbprint of the device key the POST proved (DPoP), or null: the session the callback starts is bound to it. */
+  dpopJkt: string | null
 }
 
 export interface CallbackInput {
@@ -52,6 +54,8 @@ export interface CallbackResult {
   user: UserRecord
   /** Where to land: same-origin path. */
   returnTo: string
+  /** The device key the flow was started with (DPoP thumbprint), or null. */
+  dpopJkt: string | null
   outcome: 'signed_in' | 'created' | 'linked'
 }
 
@@ -100,6 +104,7 @@ export class OAuthFlow {
       returnTo: safeReturnTo(input.returnTo) ?? '/',
       linkUserId: input.linkUserId,
       binding: bindingOf(input.csrfCookie),
+      dpopJkt: input.dpopJkt,
       expiresAt: this.deps.now() + this.stateTtl * 1000,
     }
     const url = await client.authorizationUrl({
@@ -134,10 +139,10 @@ export class OAuthFlow {
     const profile = await client.exchange({ callbackUrl, state: state.state, codeVerifier: state.codeVerifier, nonce: state.nonce })
     const account =
       state.linkUserId !== null ? await this.link(client.provider.id, profile, state.linkUserId) : await this.signIn(client.provider.id, profile)
-    return { ...account, returnTo: state.returnTo }
+    return { ...account, returnTo: state.returnTo, dpopJkt: state.dpopJkt }
   }
 
-  private async link(provider: string, profile: ProviderProfile, userId: string): Promise<Omit<CallbackResult, 'returnTo'>> {
+  private async link(provider: string, profile: ProviderProfile, userId: string): Promise<Omit<CallbackResult, 'returnTo' | 'dpopJkt'>> {
     const { store, now } = this.deps
     const user = await store.findUserById(userId)
     if (!user) throw new OAuthError('oauth_state', 'the account asking to link no longer exists')
@@ -158,7 +163,7 @@ export class OAuthFlow {
   }
 
   /** By provider + subject only; an e-mail never finds (let alone merges into) another account. */
-  private async signIn(provider: string, profile: ProviderProfile): Promise<Omit<CallbackResult, 'returnTo'>> {
+  private async signIn(provider: string, profile: ProviderProfile): Promise<Omit<CallbackResult, 'returnTo' | 'dpopJkt'>> {
     const { store, now } = this.deps
     for (let attempt = 0; attempt < 6; attempt++) {
       const identity = await store.findIdentity(provider, profile.subject)

@@ -10,6 +10,7 @@ const state: OAuthState = {
   state: 'st',
   codeVerifier: 'cv',
   nonce: 'n',
+  dpopJkt: null,
   returnTo: '/',
   linkUserId: null,
   binding: 'b',

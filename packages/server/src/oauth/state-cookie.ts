@@ -21,6 +21,12 @@ export interface OAuthState {
   linkUserId: string | null
   /** Hash of the browser's CSRF cookie (pre-session or session) when the flow started. */
   binding: string
+  /**
+   * Thumbprint of the device key the browser proved at the start (DPoP), or
+   * null: the callback is a top-level navigation and cannot carry a proof, so
+   * the session it starts is bound to the key that started the flow.
+   */
+  dpopJkt: string | null
   /** Milliseconds since the epoch after which the cookie is refused. */
   expiresAt: number
 }
@@ -53,6 +59,7 @@ export async function openState(key: Uint8Array, sealed: string, now: number): P
   const s = parsed as Record<string, unknown>
   if (![s.provider, s.state, s.codeVerifier, s.nonce, s.returnTo, s.binding].every(isString)) return null
   if (!(s.linkUserId === null || isString(s.linkUserId))) return null
+  if (!(s.dpopJkt === null || isString(s.dpopJkt))) return null
   if (typeof s.expiresAt !== 'number' || !(now < s.expiresAt)) return null
   return s as unknown as OAuthState
 }

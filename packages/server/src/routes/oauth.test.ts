@@ -3,7 +3,9 @@
  * on loopback). Every attack ends with the browser signed out and nothing
  * created or linked.
  */
+import { calculateJwkThumbprint } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { deviceKey } from '../dpop/testing.ts'
 import type { OAuthOptions } from '../oauth/flow.ts'
 import { startOidcProvider, type TestOidcProvider } from '../testing/oidc-provider.ts'
 import { Browser, PASSWORD, setCookieFor, startServer, toRes, uniqueName, type Res, type TestServer } from '../testing/harness.ts'
@@ -402,5 +404,39 @@ describe('linking a provider to a signed-in account', () => {
     await thief.csrf()
     await expectRefused(await land(thief, cb), 'oauth_state', thief)
     await noAccountFor(sub)
+  })
+})
+
+describe('device binding (DPoP) of a provider sign-in', () => {
+  // The callback is a top-level navigation and carries no proof: the POST that starts the flow proves the key.
+  it('a sign-in started with a proof binds the session to that key: a refresh by it passes, one without it is refused and revokes', async () => {
+    const key = await deviceKey()
+    const proof = (path: string) => key.proof({ htm: 'POST', htu: `${server.origin}${path}` }, { now: server.clock.t })
+    const sub = account()
+    const b = server.browser()
+    await b.csrf()
+    const started = await b.post('/auth/oauth/oidc', {}, { headers: { DPoP: await proof('/auth/oauth/oidc') } })
+    expect(started.status, started.text).toBe(200)
+    const landed = await land(b, await op.login(started.body.redirect as string, sub))
+    expect(landed.status).toBe(303)
+    expect(await signedIn(b)).toBe(true)
+    const sessionId = (await b.get('/auth/session')).body.session.id as string
+    expect((await server.store.findSession(sessionId))?.dpopJkt).toBe(await calculateJwkThumbprint(key.jwk))
+    expect((await b.refresh({ headers: { DPoP: await proof('/auth/refresh') } })).status).toBe(200)
+    // A copy of the cookies without the device key: refused, and the session is over for everyone.
+    const thief = server.browser()
+    for (const [k, c] of b.jar) thief.jar.set(k, { ...c })
+    expect((await thief.refresh()).status).toBe(401)
+    expect((await server.store.findSession(sessionId))?.revokedAt).not.toBeNull()
+  })
+
+  it('a sign-in started with a forged proof is refused before the provider is involved', async () => {
+    const key = await deviceKey()
+    const b = server.browser()
+    await b.csrf()
+    const wrongUrl = await key.proof({ htm: 'POST', htu: `${server.origin}/auth/login` }, { now: server.clock.t })
+    const res = await b.post('/auth/oauth/oidc', {}, { headers: { DPoP: wrongUrl } })
+    expect(res.status).toBe(400)
+    expect(setCookieFor(res, '__Host-oauth')).toBeUndefined()
   })
 })

@@ -7,6 +7,7 @@ import { readJsonObject } from '../http/body.ts'
 import { json } from '../http/respond.ts'
 import { OAuthError, type OAuthErrorCode } from '../oauth/client.ts'
 import type { OAuthFlow } from '../oauth/flow.ts'
+import { proofUrl } from '../services/sessions.ts'
 
 /**
  * Sign-in through an external provider (contract: "Sign-in through an
@@ -19,7 +20,7 @@ import type { OAuthFlow } from '../oauth/flow.ts'
 export const oauthRoutes =
   (flow: OAuthFlow | null): RouteFamily =>
   (ctx) => {
-    const { config, auth, cookies, sessions } = ctx
+    const { config, auth, cookies, sessions, binding: deviceBinding } = ctx
     const base = config.basePath
     const stateCookie = { name: flow?.cookieName ?? '__Host-oauth', sameSite: 'Lax' as const, path: '/' }
     const setState = (h: Headers, value: string, maxAge: number) => h.append('Set-Cookie', serializeCookie(stateCookie, { value, maxAge, httpOnly: true }))
@@ -70,9 +71,12 @@ export const oauthRoutes =
             if (!session) throw new BastionError('unauthenticated', 'Sign in first to link a provider to your account.')
             linkUserId = session.userId
           }
+          // The callback is a top-level navigation that cannot carry a DPoP proof: the start does, and its key binds the session.
+          const dpopJkt = await deviceBinding.bindingFor(request, proofUrl(request, info))
           let started
           try {
             started = await flow.start({
+              dpopJkt,
               providerId: provider,
               redirectUri: redirectUri(info, provider),
               returnTo: body.returnTo,
@@ -108,7 +112,7 @@ export const oauthRoutes =
             // Never carry a session across a sign-in: whatever session this browser had ends here, and a new id starts.
             const previous = await auth.cookieSessionId(info).catch(() => null)
             if (previous) await sessions.revoke(previous, 'replaced_by_login')
-            const started = await sessions.start(result.user, 'cookie', info, { method: `oauth:${provider}` })
+            const started = await sessions.start(result.user, 'cookie', info, { method: `oauth:${provider}`, dpopJkt: result.dpopJkt })
             config.log({ level: 'info', event: 'login', via: 'cookie', method: `oauth:${provider}`, outcome: result.outcome, user: result.user.id, session: started.session.id, ip: info.clientIp })
             const res = seeOther(result.returnTo)
             for (const c of sessions.browserResponse(started, result.user).headers.getSetCookie()) res.headers.append('Set-Cookie', c)
