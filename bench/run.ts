@@ -31,6 +31,7 @@ import pg from 'pg'
 import { availableSqliteDrivers, resolveSqliteDriver, type SqliteDriverName } from '@bastion/server/sqlite'
 import { renderSvg } from './plot.ts'
 import { updatePage } from './report.ts'
+import type { Result, Row } from './rows.ts'
 
 const argv = process.argv.slice(2)
 // `npm run bench -- scale`: the session-count benchmark (bench/scale.ts), a run of its own.
@@ -235,22 +236,6 @@ const median = (xs: number[]) => {
 
 // ---- results -----------------------------------------------------------------------
 
-export interface Row {
-  id: string
-  group: string
-  stack: 'ceiling' | 'bastion' | 'bastion-demo' | 'bastion-express' | 'peer-express' | 'peer-better-auth' | 'argon2'
-  label: string
-  rps: number
-  p50: number | null
-  p99: number | null
-  serverCpu: number | null
-  cpuUsPerRequest: number | null
-  /** The id of the row this one is read against. */
-  baseline?: string
-  ratio?: number
-  note?: string
-}
-
 const rows: Row[] = []
 const extra: Record<string, unknown> = {}
 
@@ -356,6 +341,20 @@ async function throughput(): Promise<void> {
       { id: 'bastion.transfer', stack: 'bastion', label: 'Bastion (guard on node:http)  POST /api/transfer, CSRF', target: transferTarget(bu, b.ready.cookie as string, { 'x-csrf-token': b.ready.csrf as string }, bu), baseline: 'bastion.public' },
     ])
     await b.stop()
+  }
+
+  if (want('adapter')) {
+    // One process, three ports, measured in alternation: what the web-standard adapter costs next to bare node:http.
+    const w = await server('bench/servers/bastion-web.ts')
+    const { url: wu, bareUrl, undiciUrl, cookie } = w.ready as Ready & { bareUrl: string; undiciUrl: string; cookie: string }
+    await group('adapter', w.ready.pid, [
+      { id: 'web.bare', stack: 'ceiling', label: 'Adapter rows: bare node:http (same process)  GET /api/public', target: { url: `${bareUrl}/api/public` } },
+      { id: 'web.public', stack: 'bastion-web', label: 'toNodeListener, lazy Request  GET /api/public', target: { url: `${wu}/api/public` }, baseline: 'web.bare' },
+      { id: 'web.me', stack: 'bastion-web', label: 'toNodeListener, lazy Request  GET /api/me, cookie', target: { url: `${wu}/api/me`, headers: { cookie } }, baseline: 'web.bare' },
+      { id: 'web.undici.public', stack: 'bastion-web', label: 'toNodeListener, undici Request  GET /api/public', target: { url: `${undiciUrl}/api/public` }, baseline: 'web.bare' },
+      { id: 'web.undici.me', stack: 'bastion-web', label: 'toNodeListener, undici Request  GET /api/me, cookie', target: { url: `${undiciUrl}/api/me`, headers: { cookie } }, baseline: 'web.bare' },
+    ])
+    await w.stop()
   }
 
   if (want('bastion-demo')) {
@@ -672,7 +671,7 @@ function startMicro(): Promise<{ status: number | null; stdout: string; stderr: 
 }
 let microRun = SMOKE && want('micro') ? startMicro() : undefined
 if (SMOKE && ONLY === null) {
-  for (const script of ['bare', 'bastion-node', 'bastion-demo', 'bastion-express', 'peer-express-jwt', 'peer-better-auth']) prestart(`bench/servers/${script}.ts`)
+  for (const script of ['bare', 'bastion-node', 'bastion-web', 'bastion-demo', 'bastion-express', 'peer-express-jwt', 'peer-better-auth']) prestart(`bench/servers/${script}.ts`)
   for (const env of [ENV.refreshSqlite, ENV.login, ENV.flood, ENV.memory]) prestart('bench/servers/bastion-node.ts', env)
 }
 try {
@@ -715,7 +714,13 @@ const targets = [
   { name: 'Bastion GET /api/me ÷ Express + jsonwebtoken GET /api/me', value: ratioOf('bastion.me', 'pexpress.me'), goal: 5, byCpu: cpuRatioOf('bastion.me', 'pexpress.me') },
   { name: 'Bastion GET /api/me ÷ Better Auth (cookie cache) GET /api/me', value: ratioOf('bastion.me', 'pbetter.me'), goal: 4, byCpu: cpuRatioOf('bastion.me', 'pbetter.me') },
   { name: 'GET /api/me p99 under login flood ÷ idle p99 (at most)', value: flood?.p99Ratio ?? NaN, goal: 3, atMost: true, byCpu: NaN },
+  { name: 'toNodeListener GET /api/public ÷ bare node:http, same process', value: ratioOf('web.public', 'web.bare'), goal: 0.5, byCpu: cpuRatioOf('web.public', 'web.bare') },
+  { name: 'toNodeListener GET /api/me ÷ bare node:http, same process', value: ratioOf('web.me', 'web.bare'), goal: 0.5, byCpu: cpuRatioOf('web.me', 'web.bare') },
+  { name: 'Demo bank GET /api/me ÷ its GET /api/public', value: ratioOf('demo.me', 'demo.public'), goal: 0.9, byCpu: cpuRatioOf('demo.me', 'demo.public') },
+  { name: 'Demo bank GET /api/me ÷ bare node:http hello world', value: ratioOf('demo.me', 'ceiling'), goal: 0.5, byCpu: cpuRatioOf('demo.me', 'ceiling') },
   { name: 'POST /auth/refresh on SQLite ÷ GET /api/public', value: ratioOf('refresh.sqlite', 'refresh.sqlite.public'), goal: 0.25, byCpu: cpuRatioOf('refresh.sqlite', 'refresh.sqlite.public') },
+  { name: 'POST /auth/refresh on PostgreSQL ÷ GET /api/public', value: ratioOf('refresh.postgres', 'refresh.postgres.public'), goal: 0.25, byCpu: cpuRatioOf('refresh.postgres', 'refresh.postgres.public') },
+  { name: '(not a target) toNodeListener GET /api/me, lazy ÷ undici Request', value: ratioOf('web.me', 'web.undici.me'), goal: 1, byCpu: cpuRatioOf('web.me', 'web.undici.me') },
   { name: '(not a target) GET /api/me ÷ the control (security alone)', value: ratioOf('bastion.me', 'bastion.control'), goal: 0.9, byCpu: cpuRatioOf('bastion.me', 'bastion.control') },
   { name: '(not a target) Bastion on Express ÷ Express + jsonwebtoken, /api/me', value: ratioOf('bexpress.me', 'pexpress.me'), goal: 5, byCpu: cpuRatioOf('bexpress.me', 'pexpress.me') },
 ].map((t) => ({
