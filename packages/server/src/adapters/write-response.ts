@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import { LiteHeaders } from '../http/lite-headers.ts'
-import { knownBody } from '../http/respond.ts'
+import { LiteResponse } from '../http/lite-response.ts'
 
 /**
  * Writes a web Response to a Node ServerResponse. A body that is a string or
@@ -15,8 +15,7 @@ const STATE: symbol | undefined = Object.getOwnPropertySymbols(new Response(''))
 
 /** The bytes of a body made from a string, bytes or a Blob, without reading its stream; undefined otherwise. */
 function bodySource(response: Response): string | Uint8Array | Blob | undefined {
-  const known = knownBody(response)
-  if (known !== undefined) return known
+  if (response instanceof LiteResponse) return response.unreadText ?? undefined
   if (STATE === undefined || response.bodyUsed) return undefined
   const source = (response as unknown as Record<symbol, { body?: { source?: unknown } | null } | undefined>)[STATE]?.body?.source
   return typeof source === 'string' || source instanceof Uint8Array || source instanceof Blob ? source : undefined
@@ -35,12 +34,13 @@ function outgoingHeaders(headers: Headers): Record<string, string | string[]> {
 
 export async function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {
   const headers = outgoingHeaders(response.headers)
-  if (method === 'HEAD' || response.body === null) {
+  // The source first: asking a LiteResponse for its `body` would build the undici Response it exists to avoid.
+  let source = bodySource(response)
+  if (method === 'HEAD' || (source === undefined && response.body === null)) {
     res.writeHead(response.status, headers)
     res.end()
     return
   }
-  let source = bodySource(response)
   if (source instanceof Blob) source = new Uint8Array(await source.arrayBuffer())
   if (source !== undefined) {
     // The length of what is written, never one the application declared: a wrong length breaks the connection.

@@ -13,13 +13,23 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const BAD_VALUE = /[\0\r\n]/
 const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g
 
+/** Names already checked, with their lower-case form: a server sees the same few dozen names all day. Bounded. */
+const checked = new Map<string, string>()
+
 function checkName(name: string): string {
+  const known = checked.get(name)
+  if (known !== undefined) return known
   if (!TOKEN.test(name)) throw new TypeError(`Headers: invalid header name "${name}".`)
-  return name.toLowerCase()
+  const lower = name.toLowerCase()
+  if (checked.size < 1024) checked.set(name, lower)
+  return lower
 }
 
+const isWhitespace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13
+
 function normalizeValue(value: string): string {
-  const v = String(value).replace(EDGE_WHITESPACE, '')
+  let v = typeof value === 'string' ? value : String(value)
+  if (v.length > 0 && (isWhitespace(v.charCodeAt(0)) || isWhitespace(v.charCodeAt(v.length - 1)))) v = v.replace(EDGE_WHITESPACE, '')
   if (BAD_VALUE.test(v)) throw new TypeError('Headers: invalid header value.')
   return v
 }
