@@ -18,7 +18,8 @@
  *
  * Environment: BENCH_SECONDS (default 3), BENCH_ROUNDS (default 3),
  * BENCH_PG_URL (admin URL; default postgres://postgres@127.0.0.1:5432/test:
- * a database bench_<random> is created there and dropped at the end).
+ * a database bench_<random> is created there and dropped at the end),
+ * BENCH_CPU_PROF (a directory: each server writes a V8 CPU profile there).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -81,7 +82,9 @@ interface Ready {
 }
 
 async function start(script: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: Ready; stop: () => Promise<void> }> {
-  const args = ['--conditions=@bastion/source', '--import', 'tsx', script]
+  // BENCH_CPU_PROF=dir: every server writes a V8 CPU profile there when it stops (what docs/benchmarks.md's profiles come from).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const args = [...prof, '--conditions=@bastion/source', '--import', 'tsx', script]
   const opts = { stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }
   const child = CAN_PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], opts) : spawn(process.execPath, args, opts)
   children.add(child)

@@ -25,6 +25,7 @@ import type {
   UserRecord,
 } from '../../store.ts'
 import { resolveSqliteDriver, type SqliteDatabase, type SqliteDriver, type SqliteDriverName, type SqliteStatement } from './driver.ts'
+import { groupCommit } from './group-commit.ts'
 import { migrations } from './migrations.ts'
 
 export {
@@ -232,6 +233,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     return toSession(getSession(s.id)!)
   }
 
+  const rotations = groupCommit(db)
+
   const rotateTx = (input: RotateRefreshInput): RotationOutcome => {
     const { sessionId, presented, now, graceMs } = input
     const row = getSession(sessionId)
@@ -393,7 +396,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
           ).all<SessionRow>(userId, now, now)
         ).map(toSession),
       ),
-    rotateRefresh: (input) => run(() => db.immediate(() => rotateTx(input))),
+    // Concurrent rotations share one commit (one fsync); each is still all-or-nothing (its own savepoint).
+    rotateRefresh: async (input) => {
+      try {
+        return await rotations.run(() => rotateTx(input))
+      } catch (e) {
+        throw translate(e)
+      }
+    },
     revokeSession: (id, reason, now) =>
       run(
         () =>
