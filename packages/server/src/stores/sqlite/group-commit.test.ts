@@ -83,13 +83,13 @@ describe('refresh rotations on the SQLite store share a commit', () => {
     const ids: string[] = []
     for (let i = 0; i < n; i++) {
       const id = `s${i}`
-      await store.createSession({ id, userId: 'u1', kind: 'cookie', now: T, expiresAt: T + 1e9, refreshExpiresAt: T + 1e8, userAgent: null, ip: null, refreshHash: `h${i}.0` })
+      await store.createSession({ id, userId: 'u1', kind: 'cookie', now: T, expiresAt: T + 1e9, refreshExpiresAt: T + 1e8, userAgent: null, ip: null, tokenSalt: `salt${i}` })
       ids.push(id)
     }
     return ids
   }
   const rotate = (i: number, gen: number) =>
-    store.rotateRefresh({ presentedHash: `h${i}.${gen}`, successorHash: `h${i}.${gen + 1}`, now: T + 1000, graceMs: 10_000, refreshExpiresAt: () => T + 2e8 })
+    store.rotateRefresh({ sessionId: `s${i}`, presented: { generation: gen }, now: T + 1000, graceMs: 10_000, refreshExpiresAt: () => T + 2e8, tokenSalt: `salt${i}` })
 
   /** Frames in the WAL since the last checkpoint: every commit appends the pages it changed (a second connection reads the count). */
   function walFrames(): number {
@@ -126,7 +126,7 @@ describe('refresh rotations on the SQLite store share a commit', () => {
     const [a, b] = await Promise.all([rotate(0, 0), rotate(0, 0)])
     expect([a.kind, b.kind]).toEqual(['rotated', 'grace'])
     expect((await rotate(0, 1)).kind).toBe('rotated')
-    // h0.0 is now two generations old: reuse, the session is revoked.
+    // Generation 0 is now two behind: reuse, the session is revoked.
     const reuse = await rotate(0, 0)
     expect(reuse.kind).toBe('reused')
     expect((await store.findSession('s0'))?.revokedAt).not.toBeNull()
