@@ -29,7 +29,7 @@ export function renderMarkdown(r: Result): string {
   o.push('| scenario | req/s | p50 ms | p99 ms | server CPU | CPU µs / req | ratio |')
   o.push('|---|---:|---:|---:|---:|---:|---|')
   const byId = new Map(r.rows.map((x) => [x.id, x]))
-  for (const x of r.rows.filter((x) => !['login', 'flood'].includes(x.group))) {
+  for (const x of r.rows.filter((x) => !['login', 'flood', 'burst'].includes(x.group))) {
     const base = x.baseline ? byId.get(x.baseline) : undefined
     const paced = x.serverCpu !== null && x.serverCpu < 0.8 && !x.id.startsWith('refresh.') ? ' †' : ''
     o.push(
@@ -57,6 +57,11 @@ export function renderMarkdown(r: Result): string {
       `| the same under a wrong-password flood${what} (${f.floodConnections} connections, ${n0(f.floodLoginsPerSecond)} hashed/s, answers ${Object.entries(f.floodStatuses)
         .map(([s, c]) => `${c} × ${s}`)
         .join(', ')}) | p50 ${f.underFlood.p50} ms, p99 ${f.underFlood.p99} ms (${typeof f.p99Ratio === 'number' && Number.isFinite(f.p99Ratio) ? `${f.p99Ratio.toFixed(1)} × idle` : 'no answer in the window'}); ${n0(f.underFlood.rps)} of the ${f.apiRate} req/s served |`,
+    )
+  }
+  for (const b of r.refreshBursts ?? []) {
+    o.push(
+      `| \`GET /api/me\` at ${b.apiRate}/s on ${b.store}: idle, then during a refresh burst (${n0(b.underBurst.refreshesPerSecond)} rotations/s) | p99 ${b.idle.p99} ms → ${b.underBurst.p99} ms (p50 ${b.idle.p50} → ${b.underBurst.p50} ms) |`,
     )
   }
   if (r.memory) {

@@ -32,7 +32,7 @@ import pg from 'pg'
 import { availableSqliteDrivers, resolveSqliteDriver, type SqliteDriverName } from '@bastion/server/sqlite'
 import { renderSvg } from './plot.ts'
 import { updatePage } from './report.ts'
-import type { Result, Row } from './rows.ts'
+import type { RefreshBurst, Result, Row } from './rows.ts'
 
 const argv = process.argv.slice(2)
 // `npm run bench -- scale`: the session-count benchmark (bench/scale.ts), a run of its own.
@@ -243,7 +243,7 @@ const rows: Row[] = []
 const extra: Record<string, unknown> = {}
 
 /** A closed-loop scenario whose server was not kept busy: the load generator (or a noisy neighbour) set the pace, not the server. */
-const generatorBound = (r: Row) => r.serverCpu !== null && r.serverCpu < 0.8 && !['flood', 'login'].includes(r.group) && !r.id.startsWith('refresh.')
+const generatorBound = (r: Row) => r.serverCpu !== null && r.serverCpu < 0.8 && !['flood', 'login', 'burst'].includes(r.group) && !r.id.startsWith('refresh.')
 
 function printRow(r: Row): void {
   const num = (n: number | null, w: number, d = 0) => (n === null ? '—' : n.toFixed(d)).padStart(w)
@@ -466,6 +466,8 @@ async function sqliteRefreshGroups(): Promise<void> {
   const def = resolveSqliteDriver().name
   const others = availableSqliteDrivers().filter((d) => d !== def)
   await refreshGroup('sqlite', {}, def)
+  // Before issue 16 in the same run: each rotation its own commit (and fsync).
+  await refreshGroup('sqlite', { BENCH_GROUP_COMMIT: '0' }, def, 'refresh.sqlite.single', ', one commit per rotation')
   const idOf = (d: SqliteDriverName) => `refresh.sqlite.${d.replace(/[^a-z0-9]+/g, '-')}`
   for (const d of others) await refreshGroup('sqlite', { BASTION_SQLITE_DRIVER: d }, d, idOf(d))
   if (!others.length) out(`  (refresh on ${def} only: the other SQLite driver does not load on Node ${process.version})\n`)
@@ -475,7 +477,13 @@ async function sqliteRefreshGroups(): Promise<void> {
   }
 }
 
-async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, string>, driver?: SqliteDriverName, id = `refresh.${store}`): Promise<void> {
+async function refreshGroup(
+  store: 'sqlite' | 'postgres',
+  env: Record<string, string>,
+  driver?: SqliteDriverName,
+  id = `refresh.${store}`,
+  variant = '',
+): Promise<void> {
   const srv = await server('bench/servers/bastion-node.ts', { ...env, ...ENV.refreshSqlite })
   const url = srv.ready.url
   const { browserLogin } = await import('./servers/common.ts')
@@ -485,7 +493,7 @@ async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, st
     pool.push({ refresh: s.refresh, csrf: s.csrf, busy: false })
   }
   const { requests, reset } = refreshRequests(pool)
-  const label = store === 'sqlite' ? `SQLite (${driver})` : 'PostgreSQL'
+  const label = `${store === 'sqlite' ? `SQLite (${driver})` : 'PostgreSQL'}${variant}`
   await group(id.replace(/\./g, '-'), srv.ready.pid, [
     { id: `${id}.public`, stack: 'bastion', label: `Bastion on ${label}  GET /api/public`, target: { url: `${url}/api/public` } },
     {
@@ -496,7 +504,42 @@ async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, st
       baseline: `${id}.public`,
     },
   ])
+  await refreshBurst(srv.ready.pid, url, srv.ready.cookie as string, requests, reset, label, id)
   await srv.stop()
+}
+
+/**
+ * What a user's page feels while others refresh: `GET /api/me` at a fixed
+ * rate (1,000/s on 8 connections), its p50/p99 alone and then during a burst
+ * of rotations (32 connections, as fast as they are answered), on one server.
+ */
+async function refreshBurst(pid: number, url: string, cookie: string, requests: autocannon.Request[], reset: () => void, label: string, id: string): Promise<void> {
+  const me: Target = { url: `${url}/api/me`, headers: { cookie }, connections: 8, overallRate: 1000 }
+  const idle = await measure(me, pid, SECONDS)
+  reset()
+  let refreshed = 0
+  const burst = cannon({ url, requests, connections: CONNECTIONS, duration: SECONDS + (SMOKE ? 0.6 : 2) })
+  burst.instance.on('response', (_c: unknown, status: number) => {
+    if (status === 200) refreshed++
+  })
+  await new Promise((r) => setTimeout(r, SMOKE ? 300 : 1000)) // the burst is under way
+  const under = await measure(me, pid, SECONDS, 0)
+  const b = await burst.done
+  reset()
+  if (idle.failed || under.failed) failures.push(`${label}: GET /api/me around the refresh burst: ${idle.failed + under.failed} failed requests`)
+  const summary: RefreshBurst = {
+    store: label,
+    apiRate: me.overallRate!,
+    idle: { p50: idle.p50, p99: idle.p99 },
+    underBurst: { p50: under.p50, p99: under.p99, refreshesPerSecond: refreshed / (b.duration || 1) },
+  }
+  ;((extra.refreshBursts as RefreshBurst[] | undefined) ?? (extra.refreshBursts = [])).push(summary)
+  rows.push(
+    { id: `${id}.burst.idle`, group: 'burst', stack: 'bastion', label: `Bastion on ${label}  GET /api/me at 1000/s, idle`, rps: idle.rps, p50: idle.p50, p99: idle.p99, serverCpu: idle.serverCpu, cpuUsPerRequest: idle.cpuUsPerRequest },
+    { id: `${id}.burst.under`, group: 'burst', stack: 'bastion', label: `Bastion on ${label}  GET /api/me at 1000/s, during a refresh burst`, rps: under.rps, p50: under.p50, p99: under.p99, serverCpu: under.serverCpu, cpuUsPerRequest: under.cpuUsPerRequest },
+  )
+  for (const r of rows.slice(-2)) printRow(r)
+  out(`  refresh burst on ${label}: ${summary.underBurst.refreshesPerSecond.toFixed(0)} rotations/s; GET /api/me p99 ${idle.p99} ms idle, ${under.p99} ms during the burst\n`)
 }
 
 async function postgresGroup(): Promise<void> {
@@ -758,7 +801,7 @@ const svg = OUT.replace(/\.json$/, '') + '.svg'
 writeFileSync(svg, renderSvg(result))
 out(`\nWrote ${OUT} and ${svg}.\n`)
 // A full run with the default output keeps docs/benchmarks.md's table in step (a smoke run never does).
-if (!SMOKE && outArg < 0 && ONLY === null && failures.length === 0 && updatePage('docs/benchmarks.md', result as never)) out('Updated the figures in docs/benchmarks.md.\n')
+if (!SMOKE && outArg < 0 && ONLY === null && failures.length === 0 && updatePage('docs/benchmarks.md', result as unknown as Result)) out('Updated the figures in docs/benchmarks.md.\n')
 if (failures.length) {
   out(`\nThe run is not valid:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`)
   process.exit(1)
