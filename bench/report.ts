@@ -5,34 +5,7 @@
  * prints it from a saved run.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-// A type-only import: erased at run time, so run.ts (a script) is not executed.
-import type { Row } from './run.ts'
-
-type R = Pick<Row, 'id' | 'label' | 'group' | 'rps' | 'p50' | 'p99' | 'serverCpu' | 'cpuUsPerRequest' | 'baseline' | 'ratio'>
-
-interface Result {
-  date: string
-  machine: { cores: number; cpu: string; node: string; pinned: boolean }
-  command: string
-  seconds: number
-  rounds: number
-  connections: number
-  rows: R[]
-  floodPool1?: Result['flood']
-  flood?: {
-    apiRate: number
-    idle: { p50: number; p99: number; rps: number }
-    underFlood: { p50: number; p99: number; rps: number; serverCpu: number | null }
-    floodConnections: number
-    floodStatuses: Record<string, number>
-    floodLoginsPerSecond: number
-    p99Ratio: number
-  }
-  memory?: Record<string, number>
-  bareRssMiB?: number
-  micro: Array<{ name: string; opsPerSec: number; nsPerOp: number }>
-  targets: Array<{ name: string; value: number | null; goal: number; atMost?: boolean; met: boolean | null; byCpu?: number | null }>
-}
+import type { Result } from './rows.ts'
 
 const START = '<!-- bench:figures:start -->'
 const END = '<!-- bench:figures:end -->'
@@ -40,7 +13,7 @@ const n0 = (x: number | null | undefined) => (x === null || x === undefined || !
 const n1 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(1))
 
 /** A baseline's name, without the server part when it is the same server's route. */
-const short = (base: R, row: R) => {
+const short = (base: Result['rows'][number], row: Result['rows'][number]) => {
   const [server, route] = base.label.split(/\s{2,}/)
   return route && row.label.startsWith(server!) ? route : base.label.replace(/\s{2,}/g, ' — ')
 }
@@ -56,7 +29,7 @@ export function renderMarkdown(r: Result): string {
   o.push('| scenario | req/s | p50 ms | p99 ms | server CPU | CPU µs / req | ratio |')
   o.push('|---|---:|---:|---:|---:|---:|---|')
   const byId = new Map(r.rows.map((x) => [x.id, x]))
-  for (const x of r.rows.filter((x) => !['login', 'flood'].includes(x.group))) {
+  for (const x of r.rows.filter((x) => !['login', 'flood', 'burst'].includes(x.group))) {
     const base = x.baseline ? byId.get(x.baseline) : undefined
     const paced = x.serverCpu !== null && x.serverCpu < 0.8 && !x.id.startsWith('refresh.') ? ' †' : ''
     o.push(
@@ -84,6 +57,11 @@ export function renderMarkdown(r: Result): string {
       `| the same under a wrong-password flood${what} (${f.floodConnections} connections, ${n0(f.floodLoginsPerSecond)} hashed/s, answers ${Object.entries(f.floodStatuses)
         .map(([s, c]) => `${c} × ${s}`)
         .join(', ')}) | p50 ${f.underFlood.p50} ms, p99 ${f.underFlood.p99} ms (${typeof f.p99Ratio === 'number' && Number.isFinite(f.p99Ratio) ? `${f.p99Ratio.toFixed(1)} × idle` : 'no answer in the window'}); ${n0(f.underFlood.rps)} of the ${f.apiRate} req/s served |`,
+    )
+  }
+  for (const b of r.refreshBursts ?? []) {
+    o.push(
+      `| \`GET /api/me\` at ${b.apiRate}/s on ${b.store}: idle, then during a refresh burst (${n0(b.underBurst.refreshesPerSecond)} rotations/s) | p99 ${b.idle.p99} ms → ${b.underBurst.p99} ms (p50 ${b.idle.p50} → ${b.underBurst.p50} ms) |`,
     )
   }
   if (r.memory) {

@@ -18,7 +18,8 @@
  *
  * Environment: BENCH_SECONDS (default 3), BENCH_ROUNDS (default 3),
  * BENCH_PG_URL (admin URL; default postgres://postgres@127.0.0.1:5432/test:
- * a database bench_<random> is created there and dropped at the end).
+ * a database bench_<random> is created there and dropped at the end),
+ * BENCH_CPU_PROF (a directory: each server writes a V8 CPU profile there).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -31,6 +32,7 @@ import pg from 'pg'
 import { availableSqliteDrivers, resolveSqliteDriver, type SqliteDriverName } from '@bastion/server/sqlite'
 import { renderSvg } from './plot.ts'
 import { updatePage } from './report.ts'
+import type { RefreshBurst, Result, Row } from './rows.ts'
 
 const argv = process.argv.slice(2)
 // `npm run bench -- scale`: the session-count benchmark (bench/scale.ts), a run of its own.
@@ -80,7 +82,9 @@ interface Ready {
 }
 
 async function start(script: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: Ready; stop: () => Promise<void> }> {
-  const args = ['--conditions=@bastion/source', '--import', 'tsx', script]
+  // BENCH_CPU_PROF=dir: every server writes a V8 CPU profile there when it stops (what docs/benchmarks.md's profiles come from).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const args = [...prof, '--conditions=@bastion/source', '--import', 'tsx', script]
   const opts = { stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }
   const child = CAN_PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], opts) : spawn(process.execPath, args, opts)
   children.add(child)
@@ -235,27 +239,11 @@ const median = (xs: number[]) => {
 
 // ---- results -----------------------------------------------------------------------
 
-export interface Row {
-  id: string
-  group: string
-  stack: 'ceiling' | 'bastion' | 'bastion-demo' | 'bastion-express' | 'peer-express' | 'peer-better-auth' | 'argon2'
-  label: string
-  rps: number
-  p50: number | null
-  p99: number | null
-  serverCpu: number | null
-  cpuUsPerRequest: number | null
-  /** The id of the row this one is read against. */
-  baseline?: string
-  ratio?: number
-  note?: string
-}
-
 const rows: Row[] = []
 const extra: Record<string, unknown> = {}
 
 /** A closed-loop scenario whose server was not kept busy: the load generator (or a noisy neighbour) set the pace, not the server. */
-const generatorBound = (r: Row) => r.serverCpu !== null && r.serverCpu < 0.8 && !['flood', 'login'].includes(r.group) && !r.id.startsWith('refresh.')
+const generatorBound = (r: Row) => r.serverCpu !== null && r.serverCpu < 0.8 && !['flood', 'login', 'burst'].includes(r.group) && !r.id.startsWith('refresh.')
 
 function printRow(r: Row): void {
   const num = (n: number | null, w: number, d = 0) => (n === null ? '—' : n.toFixed(d)).padStart(w)
@@ -366,6 +354,19 @@ async function throughput(): Promise<void> {
     ])
     await b.stop()
   }
+  if (want('adapter')) {
+    // One process, three ports, measured in alternation: what the web-standard adapter costs next to bare node:http.
+    const w = await server('bench/servers/bastion-web.ts')
+    const { url: wu, bareUrl, undiciUrl, cookie } = w.ready as Ready & { bareUrl: string; undiciUrl: string; cookie: string }
+    await group('adapter', w.ready.pid, [
+      { id: 'web.bare', stack: 'ceiling', label: 'Adapter rows: bare node:http (same process)  GET /api/public', target: { url: `${bareUrl}/api/public` } },
+      { id: 'web.public', stack: 'bastion-web', label: 'toNodeListener, lazy Request  GET /api/public', target: { url: `${wu}/api/public` }, baseline: 'web.bare' },
+      { id: 'web.me', stack: 'bastion-web', label: 'toNodeListener, lazy Request  GET /api/me, cookie', target: { url: `${wu}/api/me`, headers: { cookie } }, baseline: 'web.bare' },
+      { id: 'web.undici.public', stack: 'bastion-web', label: 'toNodeListener, undici Request  GET /api/public', target: { url: `${undiciUrl}/api/public` }, baseline: 'web.bare' },
+      { id: 'web.undici.me', stack: 'bastion-web', label: 'toNodeListener, undici Request  GET /api/me, cookie', target: { url: `${undiciUrl}/api/me`, headers: { cookie } }, baseline: 'web.bare' },
+    ])
+    await w.stop()
+  }
 
   if (want('bastion-demo')) {
     const demo = await server('bench/servers/bastion-demo.ts')
@@ -473,6 +474,8 @@ async function sqliteRefreshGroups(): Promise<void> {
   const def = resolveSqliteDriver().name
   const others = availableSqliteDrivers().filter((d) => d !== def)
   await refreshGroup('sqlite', {}, def)
+  // Before issue 16 in the same run: each rotation its own commit (and fsync).
+  await refreshGroup('sqlite', { BENCH_GROUP_COMMIT: '0' }, def, 'refresh.sqlite.single', ', one commit per rotation')
   const idOf = (d: SqliteDriverName) => `refresh.sqlite.${d.replace(/[^a-z0-9]+/g, '-')}`
   for (const d of others) await refreshGroup('sqlite', { BASTION_SQLITE_DRIVER: d }, d, idOf(d))
   if (!others.length) out(`  (refresh on ${def} only: the other SQLite driver does not load on Node ${process.version})\n`)
@@ -482,7 +485,13 @@ async function sqliteRefreshGroups(): Promise<void> {
   }
 }
 
-async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, string>, driver?: SqliteDriverName, id = `refresh.${store}`): Promise<void> {
+async function refreshGroup(
+  store: 'sqlite' | 'postgres',
+  env: Record<string, string>,
+  driver?: SqliteDriverName,
+  id = `refresh.${store}`,
+  variant = '',
+): Promise<void> {
   const srv = await server('bench/servers/bastion-node.ts', { ...env, ...ENV.refreshSqlite })
   const url = srv.ready.url
   const { browserLogin } = await import('./servers/common.ts')
@@ -492,7 +501,7 @@ async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, st
     pool.push({ refresh: s.refresh, csrf: s.csrf, busy: false })
   }
   const { requests, reset } = refreshRequests(pool)
-  const label = store === 'sqlite' ? `SQLite (${driver})` : 'PostgreSQL'
+  const label = `${store === 'sqlite' ? `SQLite (${driver})` : 'PostgreSQL'}${variant}`
   await group(id.replace(/\./g, '-'), srv.ready.pid, [
     { id: `${id}.public`, stack: 'bastion', label: `Bastion on ${label}  GET /api/public`, target: { url: `${url}/api/public` } },
     {
@@ -503,7 +512,42 @@ async function refreshGroup(store: 'sqlite' | 'postgres', env: Record<string, st
       baseline: `${id}.public`,
     },
   ])
+  await refreshBurst(srv.ready.pid, url, srv.ready.cookie as string, requests, reset, label, id)
   await srv.stop()
+}
+
+/**
+ * What a user's page feels while others refresh: `GET /api/me` at a fixed
+ * rate (1,000/s on 8 connections), its p50/p99 alone and then during a burst
+ * of rotations (32 connections, as fast as they are answered), on one server.
+ */
+async function refreshBurst(pid: number, url: string, cookie: string, requests: autocannon.Request[], reset: () => void, label: string, id: string): Promise<void> {
+  const me: Target = { url: `${url}/api/me`, headers: { cookie }, connections: 8, overallRate: 1000 }
+  const idle = await measure(me, pid, SECONDS)
+  reset()
+  let refreshed = 0
+  const burst = cannon({ url, requests, connections: CONNECTIONS, duration: SECONDS + (SMOKE ? 0.6 : 2) })
+  burst.instance.on('response', (_c: unknown, status: number) => {
+    if (status === 200) refreshed++
+  })
+  await new Promise((r) => setTimeout(r, SMOKE ? 300 : 1000)) // the burst is under way
+  const under = await measure(me, pid, SECONDS, 0)
+  const b = await burst.done
+  reset()
+  if (idle.failed || under.failed) failures.push(`${label}: GET /api/me around the refresh burst: ${idle.failed + under.failed} failed requests`)
+  const summary: RefreshBurst = {
+    store: label,
+    apiRate: me.overallRate!,
+    idle: { p50: idle.p50, p99: idle.p99 },
+    underBurst: { p50: under.p50, p99: under.p99, refreshesPerSecond: refreshed / (b.duration || 1) },
+  }
+  ;((extra.refreshBursts as RefreshBurst[] | undefined) ?? (extra.refreshBursts = [])).push(summary)
+  rows.push(
+    { id: `${id}.burst.idle`, group: 'burst', stack: 'bastion', label: `Bastion on ${label}  GET /api/me at 1000/s, idle`, rps: idle.rps, p50: idle.p50, p99: idle.p99, serverCpu: idle.serverCpu, cpuUsPerRequest: idle.cpuUsPerRequest },
+    { id: `${id}.burst.under`, group: 'burst', stack: 'bastion', label: `Bastion on ${label}  GET /api/me at 1000/s, during a refresh burst`, rps: under.rps, p50: under.p50, p99: under.p99, serverCpu: under.serverCpu, cpuUsPerRequest: under.cpuUsPerRequest },
+  )
+  for (const r of rows.slice(-2)) printRow(r)
+  out(`  refresh burst on ${label}: ${summary.underBurst.refreshesPerSecond.toFixed(0)} rotations/s; GET /api/me p99 ${idle.p99} ms idle, ${under.p99} ms during the burst\n`)
 }
 
 async function postgresGroup(): Promise<void> {
@@ -681,7 +725,7 @@ function startMicro(): Promise<{ status: number | null; stdout: string; stderr: 
 }
 let microRun = SMOKE && want('micro') ? startMicro() : undefined
 if (SMOKE && ONLY === null) {
-  for (const script of ['bare', 'bastion-node', 'bastion-demo', 'bastion-express', 'peer-express-jwt', 'peer-better-auth']) prestart(`bench/servers/${script}.ts`)
+  for (const script of ['bare', 'bastion-node', 'bastion-web', 'bastion-demo', 'bastion-express', 'peer-express-jwt', 'peer-better-auth']) prestart(`bench/servers/${script}.ts`)
   for (const env of [ENV.refreshSqlite, ENV.login, ENV.flood, ENV.memory]) prestart('bench/servers/bastion-node.ts', env)
 }
 try {
@@ -724,7 +768,13 @@ const targets = [
   { name: 'Bastion GET /api/me ÷ Express + jsonwebtoken GET /api/me', value: ratioOf('bastion.me', 'pexpress.me'), goal: 5, byCpu: cpuRatioOf('bastion.me', 'pexpress.me') },
   { name: 'Bastion GET /api/me ÷ Better Auth (cookie cache) GET /api/me', value: ratioOf('bastion.me', 'pbetter.me'), goal: 4, byCpu: cpuRatioOf('bastion.me', 'pbetter.me') },
   { name: 'GET /api/me p99 under login flood ÷ idle p99 (at most)', value: flood?.p99Ratio ?? NaN, goal: 3, atMost: true, byCpu: NaN },
+  { name: 'toNodeListener GET /api/public ÷ bare node:http, same process', value: ratioOf('web.public', 'web.bare'), goal: 0.5, byCpu: cpuRatioOf('web.public', 'web.bare') },
+  { name: 'toNodeListener GET /api/me ÷ bare node:http, same process', value: ratioOf('web.me', 'web.bare'), goal: 0.5, byCpu: cpuRatioOf('web.me', 'web.bare') },
+  { name: 'Demo bank GET /api/me ÷ its GET /api/public', value: ratioOf('demo.me', 'demo.public'), goal: 0.9, byCpu: cpuRatioOf('demo.me', 'demo.public') },
+  { name: 'Demo bank GET /api/me ÷ bare node:http hello world', value: ratioOf('demo.me', 'ceiling'), goal: 0.5, byCpu: cpuRatioOf('demo.me', 'ceiling') },
   { name: 'POST /auth/refresh on SQLite ÷ GET /api/public', value: ratioOf('refresh.sqlite', 'refresh.sqlite.public'), goal: 0.25, byCpu: cpuRatioOf('refresh.sqlite', 'refresh.sqlite.public') },
+  { name: 'POST /auth/refresh on PostgreSQL ÷ GET /api/public', value: ratioOf('refresh.postgres', 'refresh.postgres.public'), goal: 0.25, byCpu: cpuRatioOf('refresh.postgres', 'refresh.postgres.public') },
+  { name: '(not a target) toNodeListener GET /api/me, lazy ÷ undici Request', value: ratioOf('web.me', 'web.undici.me'), goal: 1, byCpu: cpuRatioOf('web.me', 'web.undici.me') },
   { name: '(not a target) GET /api/me ÷ the control (security alone)', value: ratioOf('bastion.me', 'bastion.control'), goal: 0.9, byCpu: cpuRatioOf('bastion.me', 'bastion.control') },
   { name: '(not a target) GET /api/me, jwe cookie ÷ jws cookie', value: ratioOf('bastion.me.jwe', 'bastion.me'), goal: 0.9, byCpu: cpuRatioOf('bastion.me.jwe', 'bastion.me') },
   { name: '(not a target) Bastion on Express ÷ Express + jsonwebtoken, /api/me', value: ratioOf('bexpress.me', 'pexpress.me'), goal: 5, byCpu: cpuRatioOf('bexpress.me', 'pexpress.me') },
@@ -760,7 +810,7 @@ const svg = OUT.replace(/\.json$/, '') + '.svg'
 writeFileSync(svg, renderSvg(result))
 out(`\nWrote ${OUT} and ${svg}.\n`)
 // A full run with the default output keeps docs/benchmarks.md's table in step (a smoke run never does).
-if (!SMOKE && outArg < 0 && ONLY === null && failures.length === 0 && updatePage('docs/benchmarks.md', result as never)) out('Updated the figures in docs/benchmarks.md.\n')
+if (!SMOKE && outArg < 0 && ONLY === null && failures.length === 0 && updatePage('docs/benchmarks.md', result as unknown as Result)) out('Updated the figures in docs/benchmarks.md.\n')
 if (failures.length) {
   out(`\nThe run is not valid:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`)
   process.exit(1)

@@ -22,7 +22,8 @@ let sqliteDriver: string | undefined
 /**
  * Bastion for a bench server, configured from the environment the runner sets:
  * BENCH_STORE (sqlite | postgres, with BENCH_PG_URL and BENCH_PG_SCHEMA; on
- * SQLite, BASTION_SQLITE_DRIVER picks node:sqlite or better-sqlite3),
+ * SQLite, BASTION_SQLITE_DRIVER picks node:sqlite or better-sqlite3, and
+ * BENCH_GROUP_COMMIT=0 commits each refresh rotation alone),
  * BENCH_ARGON2 (cheap | owasp), BENCH_LOGIN_LIMIT (login attempts per address
  * and account per window; default: the product's defaults), BENCH_TRUST_PROXY.
  * Access tokens outlive any run.
@@ -34,7 +35,7 @@ export async function benchBastion(extra: Partial<CreateBastionOptions> = {}): P
     const { postgresStore } = await import('@bastion/server/postgres')
     store = postgresStore({ connectionString: env.BENCH_PG_URL!, schema: env.BENCH_PG_SCHEMA })
   } else {
-    const sqlite = sqliteStore({ file: join(benchDir(), 'bastion.sqlite'), driver: sqliteDriverFromEnv(env) })
+    const sqlite = sqliteStore({ file: join(benchDir(), 'bastion.sqlite'), driver: sqliteDriverFromEnv(env), groupCommit: env.BENCH_GROUP_COMMIT !== '0' })
     sqliteDriver = sqlite.driver
     store = sqlite
   }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, sep } from 'node:path'
 import type { Bastion, Identity, RequestContext } from '@bastion/server'
-import { BastionError, readJsonObject } from '@bastion/server'
+import { BastionError, json, readJsonObject } from '@bastion/server'
 import { LedgerError, type Ledger } from './ledger.ts'
 import { refusalOf, type SecurityEvents } from './events.ts'
 
@@ -71,12 +71,8 @@ export function transportHeaders(requestUrl: URL, publicOrigin: string | undefin
   return { 'Strict-Transport-Security': loopback ? 'max-age=300' : 'max-age=31536000; includeSubDomains' }
 }
 
-// nosniff on API answers too: `bastion audit` warned that an old browser could sniff them, or a page include one as a script.
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), {
-    status,
-    headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' },
-  })
+// API answers through Bastion's `json`: no-store and nosniff (`bastion audit` warned that an old browser could sniff
+// them, or a page include one as a script), and a body the Node adapter writes without building an undici Response.
 
 const error = (code: string, message: string, status: number) => json({ error: { code, message } }, status)
 

@@ -34,8 +34,11 @@ function contextOf(c: Context): RequestContext {
  */
 export function bastionHono(bastion: Bastion): MiddlewareHandler {
   return async (c, next) => {
-    const response = await bastion.handle(c.req.raw, contextOf(c))
-    if (response) return response
+    // Asked only about what it answers: an application route costs Bastion no URL parse or header read here.
+    if (bastion.answers(c.req.method, c.req.path)) {
+      const response = await bastion.handle(c.req.raw, contextOf(c))
+      if (response) return response
+    }
     await next()
     for (const [name, value] of Object.entries(bastion.corsHeaders(c.req.raw))) c.header(name, value, { append: name === 'Vary' })
     return undefined

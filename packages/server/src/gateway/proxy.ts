@@ -1,5 +1,5 @@
 import { BastionError } from '../errors.ts'
-import { errorResponse, markStreamed } from '../http/respond.ts'
+import { errorResponse } from '../http/respond.ts'
 import { browserResponseHeaders, upstreamRequestHeaders, type ForwardedFor } from './headers.ts'
 
 /**
@@ -140,5 +140,6 @@ export async function proxy(request: Request, call: ProxyCall, options: ProxyOpt
   for (const name of droppedCookies) options.onDroppedCookie?.(name)
   const body = upstream.body && request.method !== 'HEAD' ? idleBounded(upstream.body, timeoutMs, () => controller.abort()) : null
   const nullBody = upstream.status === 204 || upstream.status === 304
-  return markStreamed(new Response(nullBody ? null : body, { status: upstream.status, statusText: upstream.statusText, headers }))
+  // The Node adapter copies a stream body chunk by chunk, with backpressure (adapters/write-response.ts).
+  return new Response(nullBody ? null : body, { status: upstream.status, statusText: upstream.statusText, headers })
 }

@@ -1,4 +1,6 @@
 import { BastionError, type ErrorCode } from '../errors.ts'
+import { LiteHeaders } from './lite-headers.ts'
+import { LiteResponse, liteResponse } from './lite-response.ts'
 
 /** Answers that carry identity or tokens must never be cached by a browser or proxy. */
 /** What `new Headers(…)` accepts (the DOM's `HeadersInit`, without needing the DOM lib). */
@@ -9,57 +11,43 @@ const BASE_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-store',
   'X-Content-Type-Options': 'nosniff',
 }
+const NO_STORE: Record<string, string> = { 'Cache-Control': 'no-store' }
 
 /**
- * Reading a Response's body back costs more than building it (a web stream
- * per response), so bodies Bastion makes are remembered as strings and the
- * Node adapter writes them directly.
+ * The text of a Response made by `json`, `noContent` or `errorResponse`, while
+ * its body is unread: the Node and Fastify adapters write it as it is, without
+ * the web stream an undici Response would need read back. (`null`: no body.)
  */
-const knownBodies = new WeakMap<Response, string>()
-
-/** The text of a Response made by `json` or `errorResponse`, if its body is still unread. */
 export function knownBody(response: Response): string | undefined {
-  return response.bodyUsed ? undefined : knownBodies.get(response)
+  if (!(response instanceof LiteResponse)) return undefined
+  return response.unreadText ?? undefined
 }
 
-/** Responses whose body is a stream to hand on as it comes (the gateway's), never read whole first. */
-const streamed = new WeakSet<Response>()
-
-/** Marks a response to be streamed by the Node adapter (chunk by chunk) instead of read whole for a Content-Length. */
-export function markStreamed(response: Response): Response {
-  streamed.add(response)
-  return response
-}
-
-export const isStreamed = (response: Response): boolean => streamed.has(response)
-
-function textResponse(text: string, status: number, headers: HeadersLike): Response {
-  const res = new Response(text, { status, headers })
-  knownBodies.set(res, text)
-  return res
+function headersOf(base: Record<string, string>, extra?: HeadersLike): LiteHeaders {
+  // A fresh object each time: @hono/node-server writes Content-Length into the headers it is given, which would
+  // otherwise fix every later answer's length to the first one's (a corrupted connection).
+  const h = new LiteHeaders(base)
+  if (extra) {
+    const pairs = Symbol.iterator in Object(extra) ? (extra as Iterable<readonly [string, string]>) : Object.entries(extra as Record<string, string>)
+    for (const [k, v] of pairs) h.append(k, v)
+  }
+  return h
 }
 
 /** A JSON response with `Cache-Control: no-store` and `nosniff`; apps may use it for their own routes. */
 export function json(body: unknown, status = 200, headers?: HeadersLike): Response {
-  // A copy each time: @hono/node-server writes Content-Length into the plain object it is given, which would
-  // otherwise fix every later answer's length to the first one's (a corrupted connection).
-  if (!headers) return textResponse(JSON.stringify(body), status, { ...BASE_HEADERS })
-  const h = new Headers(BASE_HEADERS)
-  new Headers(headers).forEach((v, k) => h.append(k, v))
-  return textResponse(JSON.stringify(body), status, h)
+  return liteResponse(JSON.stringify(body), status, headersOf(BASE_HEADERS, headers))
 }
 
 export function noContent(headers?: HeadersLike): Response {
-  const h = new Headers({ 'Cache-Control': 'no-store' })
-  if (headers) new Headers(headers).forEach((v, k) => h.append(k, v))
-  return new Response(null, { status: 204, headers: h })
+  return liteResponse(null, 204, headersOf(NO_STORE, headers))
 }
 
 export function errorResponse(error: BastionError): Response {
-  const headers = new Headers(BASE_HEADERS)
+  const headers = new LiteHeaders(BASE_HEADERS)
   if (error.retryAfter !== undefined) headers.set('Retry-After', String(Math.max(1, Math.ceil(error.retryAfter))))
   for (const [k, v] of Object.entries(error.headers ?? {})) headers.set(k, v)
-  return textResponse(JSON.stringify({ error: { code: error.code, message: error.message } }), error.status, headers)
+  return liteResponse(JSON.stringify({ error: { code: error.code, message: error.message } }), error.status, headers)
 }
 
 export const fail = (code: ErrorCode, message: string): Response => errorResponse(new BastionError(code, message))

@@ -58,6 +58,9 @@ const typesOf = (driver: typeof pg): pg.CustomTypesConfig => ({
 /** The `pg` driver, installed by the application (an optional peer dependency). */
 const loadPg = (): typeof pg => requireOptional<typeof pg>('pg', 'The PostgreSQL store (@bastion/server/postgres)')
 
+/** Reads again after a lost race at most this many times (each loss means another rotation of the same session won). */
+const MAX_ROTATION_ATTEMPTS = 16
+
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v))
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v))
 
@@ -169,9 +172,32 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   /** Every session read joins the revocation epoch (see toSession). */
   const sessionSelect = `SELECT s.*, e.sessions_not_before AS not_before FROM ${T.sessions} s CROSS JOIN ${T.epoch} e`
 
-  const query = async (text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> => {
+  // Named: each pooled connection parses them once. Each write applies only at the generation that was read.
+  const rotationRead: pg.QueryConfig = { name: `bastion_rotation_read_${schemaName}`, text: `${sessionSelect} WHERE s.id = $1` }
+  const rotationRotate: pg.QueryConfig = {
+    name: `bastion_rotation_rotate_${schemaName}`,
+    text: `WITH moved AS (
+             UPDATE ${T.sessions} SET generation = generation + 1, last_used_at = $2, refresh_expires_at = $3,
+               rotated_at = $2, token_salt = COALESCE(token_salt, $4)
+             WHERE id = $1 AND generation = $6 AND revoked_at IS NULL RETURNING *
+           ), legacy AS (
+             UPDATE ${T.tokens} SET rotated_at = $2 WHERE $5::text IS NOT NULL AND hash = $5::text AND EXISTS (SELECT 1 FROM moved)
+           )
+           SELECT * FROM moved`,
+  }
+  const rotationGrace: pg.QueryConfig = {
+    name: `bastion_rotation_grace_${schemaName}`,
+    text: `UPDATE ${T.sessions} SET last_used_at = $2 WHERE id = $1 AND generation = $3 AND revoked_at IS NULL RETURNING *`,
+  }
+  const rotationRevoke: pg.QueryConfig = {
+    name: `bastion_rotation_revoke_${schemaName}`,
+    text: `UPDATE ${T.sessions} SET revoked_at = $2, revoked_reason = 'refresh_token_reuse'
+           WHERE id = $1 AND generation = $3 AND revoked_at IS NULL RETURNING *`,
+  }
+
+  const query = async (text: string | pg.QueryConfig, values: unknown[] = []): Promise<pg.QueryResult<Row>> => {
     try {
-      return await pool.query<Row>(text, values)
+      return await pool.query<Row>(typeof text === 'string' ? { text, values } : { ...text, values })
     } catch (e) {
       throw translate(e, driver)
     }
@@ -318,24 +344,27 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       return rows.map(toSession)
     },
 
-    rotateRefresh: (input) =>
-      tx(async (c): Promise<RotationOutcome> => {
-        const { sessionId, presented, now, graceMs } = input
-        if (unstorable(sessionId)) return { kind: 'invalid', session: null }
-        // Lock the session row: concurrent rotations queue here, and each then sees the state the previous one committed.
-        const locked = await c.query<Row>(`${sessionSelect} WHERE s.id = $1 FOR UPDATE OF s`, [sessionId])
-        if (locked.rows[0] === undefined) return { kind: 'invalid', session: null }
-        const session = toSession(locked.rows[0])
+    /**
+     * A compare-and-set, not a locked transaction: one read of the session, then one statement that applies
+     * the outcome only if the session is still at the generation that was read. A rotation that lost a race
+     * to another of the same session changes nothing and reads again, and then sees what the winner
+     * committed (the grace answer, or reuse). Two round trips instead of five (BEGIN, lock, write, COMMIT on
+     * a checked-out client); each write is one statement, so it is atomic on its own.
+     */
+    async rotateRefresh(input): Promise<RotationOutcome> {
+      const { sessionId, presented, now, graceMs } = input
+      if (unstorable(sessionId)) return { kind: 'invalid', session: null }
+      for (let attempt = 0; attempt < MAX_ROTATION_ATTEMPTS; attempt++) {
+        const read = await query(rotationRead, [sessionId])
+        if (read.rows[0] === undefined) return { kind: 'invalid', session: null }
+        const session = toSession(read.rows[0])
         if (session.revokedAt !== null || now >= session.expiresAt || now >= session.refreshExpiresAt) {
           return { kind: 'invalid', session }
         }
         let generation: number
         let previousRotatedAt = session.rotatedAt
         if ('legacyHash' in presented) {
-          const tok = await c.query<Row>(`SELECT generation, rotated_at FROM ${T.tokens} WHERE hash = $1 AND session_id = $2`, [
-            presented.legacyHash,
-            sessionId,
-          ])
+          const tok = await query(`SELECT generation, rotated_at FROM ${T.tokens} WHERE hash = $1 AND session_id = $2`, [presented.legacyHash, sessionId])
           if (tok.rows[0] === undefined) return { kind: 'invalid', session }
           generation = num(tok.rows[0].generation)
           previousRotatedAt = numOrNull(tok.rows[0].rotated_at)
@@ -344,30 +373,32 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           if (session.tokenSalt === null) return { kind: 'invalid', session }
           generation = presented.generation
         }
-        if (generation === session.generation) {
-          // A legacy token moving to the generation format starts its grace like any rotated token.
-          const { rows } = await c.query<Row>(
-            `WITH legacy AS (
-               UPDATE ${T.tokens} SET rotated_at = $2 WHERE $5::text IS NOT NULL AND hash = $5::text
-             )
-             UPDATE ${T.sessions} SET generation = generation + 1, last_used_at = $2, refresh_expires_at = $3,
-               rotated_at = $2, token_salt = COALESCE(token_salt, $4)
-             WHERE id = $1 RETURNING *`,
-            [session.id, now, input.refreshExpiresAt(session), input.tokenSalt, 'legacyHash' in presented ? presented.legacyHash : null],
-          )
-          return { kind: 'rotated', session: toSession(rows[0]!) }
-        }
         if (generation > session.generation) return { kind: 'invalid', session }
-        if (generation === session.generation - 1 && previousRotatedAt !== null && now - previousRotatedAt <= graceMs) {
-          const { rows } = await c.query<Row>(`UPDATE ${T.sessions} SET last_used_at = $2 WHERE id = $1 RETURNING *`, [session.id, now])
-          return { kind: 'grace', session: toSession(rows[0]!) }
+        let kind: 'rotated' | 'grace' | 'reused'
+        let written: pg.QueryResult<Row>
+        if (generation === session.generation) {
+          kind = 'rotated'
+          // A legacy token moving to the generation format starts its grace like any rotated token.
+          written = await query(rotationRotate, [
+            session.id,
+            now,
+            input.refreshExpiresAt(session),
+            input.tokenSalt,
+            'legacyHash' in presented ? presented.legacyHash : null,
+            session.generation,
+          ])
+        } else if (generation === session.generation - 1 && previousRotatedAt !== null && now - previousRotatedAt <= graceMs) {
+          kind = 'grace'
+          written = await query(rotationGrace, [session.id, now, session.generation])
+        } else {
+          kind = 'reused'
+          written = await query(rotationRevoke, [session.id, now, session.generation])
         }
-        const { rows } = await c.query<Row>(
-          `UPDATE ${T.sessions} SET revoked_at = $2, revoked_reason = 'refresh_token_reuse' WHERE id = $1 RETURNING *`,
-          [session.id, now],
-        )
-        return { kind: 'reused', session: toSession(rows[0]!) }
-      }),
+        if (written.rows[0] !== undefined) return { kind, session: toSession(written.rows[0]) }
+        // The session moved on (or was revoked) between the read and the write: read again.
+      }
+      throw new StoreUnavailableError('postgres: a refresh rotation kept losing races to others of its session; try again')
+    },
 
     async revokeSession(id, reason, now) {
       if (unstorable(id)) return false

@@ -1,0 +1,185 @@
+import type { IncomingMessage } from 'node:http'
+import { Readable } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
+import { LiteHeaders } from '../http/lite-headers.ts'
+import { REQUEST_TARGET } from '../http/pathname.ts'
+
+/**
+ * A web `Request` over a Node `IncomingMessage`, built as it is read: the
+ * method is the parser's, the headers a `LiteHeaders` made on first read, the
+ * URL serialized on first read, and an undici `Request` (about 100 µs of the
+ * request's budget on Node 20) only when the application asks for something
+ * only it has: the body, `clone()`, `new Request(request)`. `instanceof Request`
+ * holds; `signal` is aborted when the client goes away before the answer is
+ * complete.
+ */
+
+/** What undici's request constructor reads of another Request (symbol keys on Node 20/22); forwarded to the real one. */
+const UNDICI_SYMBOLS: symbol[] = Object.getOwnPropertySymbols(new Request('http://localhost/'))
+
+/** Called by the listener when the client closes the connection before the answer is finished. */
+export const clientGone: unique symbol = Symbol('bastion.clientGone')
+const real: unique symbol = Symbol('bastion.realRequest')
+
+export interface NodeRequestOptions {
+  /** The scheme of the URL (default: `https` when the socket is TLS, else `http`). */
+  scheme?: 'http' | 'https'
+  /** Path and query, when a framework rewrote `req.url` (default: `req.url`). */
+  path?: string
+}
+
+/**
+ * The URL as undici would serialize it. An origin-form target ("/a?b") is
+ * appended to the origin rather than resolved against it, so "//other.example/x"
+ * stays a path on this host. A Host no URL can be built from gives
+ * `http://invalid.invalid/` (the listener answers such a request 400 before any handler runs).
+ */
+export function requestUrl(scheme: string, host: string | undefined, target: string): string {
+  try {
+    if (target.charCodeAt(0) === 47 /* / */) return new URL(`${scheme}://${host ?? 'localhost'}${target}`).href
+    return new URL(target, `${scheme}://${host ?? 'localhost'}`).href
+  } catch {
+    return 'http://invalid.invalid/'
+  }
+}
+
+/**
+ * A body stream that touches `req` only when read: a request Bastion passes on
+ * keeps its body for the application's own parsers. (`Readable.toWeb` starts
+ * consuming at once, so it is wrapped, not called up front.)
+ */
+export function lazyBody(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        reader ??= (Readable.toWeb(req) as ReadableStream<Uint8Array>).getReader()
+        const { done, value } = await reader.read()
+        if (done) controller.close()
+        else controller.enqueue(value)
+      },
+      cancel(reason) {
+        return reader ? reader.cancel(reason) : void req.destroy()
+      },
+    },
+    { highWaterMark: 0 },
+  )
+}
+
+class NodeRequest {
+  readonly #req: IncomingMessage
+  readonly #scheme: 'http' | 'https'
+  readonly #target: string
+  #url: string | undefined
+  #headers: LiteHeaders | undefined
+  #abort: AbortController | undefined
+  #gone = false;
+  [real]: Request | undefined
+
+  constructor(req: IncomingMessage, options: NodeRequestOptions) {
+    this.#req = req
+    this.#scheme = options.scheme ?? ((req.socket as Partial<TLSSocket> | null)?.encrypted ? 'https' : 'http')
+    this.#target = options.path ?? req.url ?? '/'
+  }
+
+  get method(): string {
+    return this.#req.method ?? 'GET'
+  }
+
+  get url(): string {
+    return (this.#url ??= requestUrl(this.#scheme, this.#req.headers.host, this.#target))
+  }
+
+  /** The request target as received (path and query), for routing without parsing a URL. */
+  get [REQUEST_TARGET](): string {
+    return this.#target
+  }
+
+  get headers(): LiteHeaders {
+    return (this.#headers ??= LiteHeaders.fromRaw(this.#req.rawHeaders))
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#abort) {
+      this.#abort = new AbortController()
+      if (this.#gone) this.#abort.abort(goneReason())
+    }
+    return this.#abort.signal
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    if (!this[real] && (this.method === 'GET' || this.method === 'HEAD')) return null
+    return this.materialize().body
+  }
+
+  get bodyUsed(): boolean {
+    return this[real] ? this[real].bodyUsed : false
+  }
+
+  [clientGone](): void {
+    this.#gone = true
+    this.#abort?.abort(goneReason())
+  }
+
+  /** The undici Request this one stands for, made once, sharing this one's headers, signal and body. */
+  materialize(): Request {
+    if (this[real]) return this[real]
+    const method = this.method
+    const init: RequestInit & { duplex: 'half' } = { method, headers: this.headers as unknown as Headers, signal: this.signal, duplex: 'half' }
+    if (method !== 'GET' && method !== 'HEAD') init.body = lazyBody(this.#req)
+    return (this[real] = new Request(this.url, init))
+  }
+}
+
+const goneReason = () => new DOMException('The client closed the connection before the answer was complete.', 'AbortError')
+
+// Everything else a Request has is the real one's: forwarded, so that what is never read is never built.
+const own = new Set(['constructor', 'method', 'url', 'headers', 'signal', 'body', 'bodyUsed'])
+for (const key of Object.getOwnPropertyNames(Request.prototype)) {
+  if (own.has(key)) continue
+  const d = Object.getOwnPropertyDescriptor(Request.prototype, key)!
+  if (typeof d.value === 'function') {
+    Object.defineProperty(NodeRequest.prototype, key, {
+      configurable: true,
+      writable: true,
+      value(this: NodeRequest, ...args: unknown[]) {
+        const r = this.materialize() as unknown as Record<string, (...a: unknown[]) => unknown>
+        return r[key]!(...args)
+      },
+    })
+  } else if (d.get) {
+    Object.defineProperty(NodeRequest.prototype, key, {
+      configurable: true,
+      get(this: NodeRequest) {
+        return (this.materialize() as unknown as Record<string, unknown>)[key]
+      },
+    })
+  }
+}
+// `new Request(request)` reads undici's internal state through these symbols (Node 20 and 22): handing it the
+// real one's makes the copy exact (method, headers, body, signal).
+for (const sym of UNDICI_SYMBOLS) {
+  Object.defineProperty(NodeRequest.prototype, sym, {
+    configurable: true,
+    get(this: NodeRequest) {
+      return (this.materialize() as unknown as Record<symbol, unknown>)[sym]
+    },
+  })
+}
+Object.defineProperty(NodeRequest.prototype, Symbol.for('nodejs.util.inspect.custom'), {
+  value(this: NodeRequest) {
+    return { method: this.method, url: this.url, headers: Object.fromEntries(this.headers.entries()) }
+  },
+})
+Object.defineProperty(NodeRequest.prototype, Symbol.toStringTag, { get: () => 'Request' })
+Object.setPrototypeOf(NodeRequest.prototype, Request.prototype)
+
+/** A web Request over `req`, materialised only as far as it is read. */
+export function nodeRequest(req: IncomingMessage, options: NodeRequestOptions = {}): Request {
+  return new NodeRequest(req, options) as unknown as Request
+}
+
+/** Whether `request` is one made by `nodeRequest` (so that the listener can signal a disconnect). */
+export function isNodeRequest(request: unknown): request is Request & { [clientGone](): void } {
+  return request instanceof NodeRequest
+}

@@ -1,0 +1,91 @@
+import type { ServerResponse } from 'node:http'
+import { LiteHeaders } from '../http/lite-headers.ts'
+import { LiteResponse } from '../http/lite-response.ts'
+
+/**
+ * Writes a web Response to a Node ServerResponse. A body that is a string or
+ * bytes (Bastion's own answers, `new Response(JSON.stringify(x))`, a Buffer)
+ * is written in one `end()` with its Content-Length, without a web stream; a
+ * streamed body is copied chunk by chunk, waiting for `drain` when the socket's
+ * buffer is full, and cancelled when the client goes away.
+ */
+
+/** undici keeps a body's source (the string or bytes it was made from) under this symbol on Node 20 and 22. */
+const STATE: symbol | undefined = Object.getOwnPropertySymbols(new Response('')).find((s) => s.description === 'state')
+
+/** The bytes of a body made from a string, bytes or a Blob, without reading its stream; undefined otherwise. */
+function bodySource(response: Response): string | Uint8Array | Blob | undefined {
+  if (response instanceof LiteResponse) return response.unreadText ?? undefined
+  if (STATE === undefined || response.bodyUsed) return undefined
+  const source = (response as unknown as Record<symbol, { body?: { source?: unknown } | null } | undefined>)[STATE]?.body?.source
+  return typeof source === 'string' || source instanceof Uint8Array || source instanceof Blob ? source : undefined
+}
+
+function outgoingHeaders(headers: Headers): Record<string, string | string[]> {
+  if (headers instanceof LiteHeaders) return headers.toOutgoing()
+  const out: Record<string, string | string[]> = {}
+  headers.forEach((value, key) => {
+    if (key !== 'set-cookie') out[key] = value
+  })
+  const cookies = headers.getSetCookie()
+  if (cookies.length > 0) out['set-cookie'] = cookies
+  return out
+}
+
+export async function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {
+  const headers = outgoingHeaders(response.headers)
+  // The source first: asking a LiteResponse for its `body` would build the undici Response it exists to avoid.
+  let source = bodySource(response)
+  if (method === 'HEAD' || (source === undefined && response.body === null)) {
+    res.writeHead(response.status, headers)
+    res.end()
+    return
+  }
+  if (source instanceof Blob) source = new Uint8Array(await source.arrayBuffer())
+  if (source !== undefined) {
+    // The length of what is written, never one the application declared: a wrong length breaks the connection.
+    headers['content-length'] = String(typeof source === 'string' ? Buffer.byteLength(source) : source.byteLength)
+    res.writeHead(response.status, headers)
+    res.end(source)
+    return
+  }
+  // A declared length stays (the stream must honour it); without one Node frames the body as chunked.
+  res.writeHead(response.status, headers)
+  await pipeBody(response.body!, res)
+}
+
+/** Copies a web stream to `res`, one chunk at a time, with backpressure; cancels it when the client goes away. */
+async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
+  const reader = body.getReader()
+  let gone = false
+  const onClose = () => {
+    if (res.writableFinished) return
+    gone = true
+    reader.cancel(new Error('The client closed the connection.')).catch(() => {})
+  }
+  res.on('close', onClose)
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done || gone) break
+      if (!res.write(value)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            res.off('drain', go)
+            res.off('close', go)
+            resolve()
+          }
+          res.on('drain', go)
+          res.on('close', go)
+        })
+      }
+    }
+    if (!gone) res.end()
+  } catch {
+    // A stream that fails half way cannot be answered with an error any more: the connection is cut, so the client
+    // sees a truncated answer, not a complete-looking one.
+    res.destroy()
+  } finally {
+    res.off('close', onClose)
+  }
+}
