@@ -62,7 +62,7 @@ const suites = [
     needs: async () => ((await reachable(PG_URL)) ? null : `no PostgreSQL at ${PG_URL}. Start one, or set BASTION_TEST_DATABASE_URL.`),
     args: ['--config', 'packages/server/src/stores/vitest.services.config.ts', '.pg.test.ts'],
     // The same behavioural HTTP suites as the core run on SQLite, now on PostgreSQL.
-    also: [{ label: 'HTTP behaviour, adapters and adversarial suites on PostgreSQL', args: ['packages/server/src/http-', 'packages/server/src/routes/', 'packages/server/src/adapters/', 'packages/server/src/adversarial/'], env: { BASTION_TEST_STORE: 'postgres' } }],
+    also: [{ label: 'HTTP behaviour, adapters and adversarial suites on PostgreSQL', args: ['packages/server/src/http-', 'packages/server/src/routes/', 'packages/server/src/dpop/', 'packages/server/src/adapters/', 'packages/server/src/adversarial/'], env: { BASTION_TEST_STORE: 'postgres' } }],
   },
   {
     name: 'redis',
