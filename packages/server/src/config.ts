@@ -1,3 +1,4 @@
+import { parseHttpUrl } from './http/http-url.ts'
 import { ConfigError } from './errors.ts'
 import { DEVICE_BINDING_POLICIES, type DeviceBindingPolicy } from './dpop/binding.ts'
 import type { ReplayCache } from './dpop/replay-cache.ts'
@@ -228,13 +229,8 @@ const DEFAULT_COOKIES: ResolvedCookies = {
 
 /** Parses an origin strictly: scheme, host and optional port, nothing else. */
 export function parseOrigin(value: string): URL | null {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    return null
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null
+  const url = parseHttpUrl(value)
+  if (!url) return null
   // WHATWG URL accepts `*` in a host; an allow-list entry with a wildcard would silently never match.
   if (url.hostname.includes('*')) return null
   if (url.origin !== value.replace(/\/$/, '')) return null

@@ -5,6 +5,7 @@
  * just now. What a proof does NOT show by itself is that it is new: the
  * caller claims the `jti` in a replay cache (see replay-cache.ts).
  */
+import { parseHttpUrl } from '../http/http-url.ts'
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose'
 
 /** Asymmetric algorithms only: `none` and HMAC (a "secret" anybody can read from the `jwk` header) never. */
@@ -91,14 +92,8 @@ function embeddedKey(cacheKey: string): JWTVerifyGetKey {
 
 /** `htu` without query and fragment; null when it is not an absolute http(s) URL. */
 export function normalizeHtu(value: string): string | null {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    return null
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null
-  return `${url.origin}${url.pathname}`
+  const url = parseHttpUrl(value)
+  return url && `${url.origin}${url.pathname}`
 }
 
 /**
