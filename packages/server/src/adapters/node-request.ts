@@ -17,6 +17,13 @@ import { REQUEST_TARGET } from '../http/pathname.ts'
 /** What undici's request constructor reads of another Request (symbol keys on Node 20/22); forwarded to the real one. */
 const UNDICI_SYMBOLS: symbol[] = Object.getOwnPropertySymbols(new Request('http://localhost/'))
 
+/**
+ * Whether `new Request(lazyRequest)` can copy a lazy request on this runtime:
+ * undici reads another Request's state through symbols on Node 20 and 22 (which
+ * the lazy one forwards), through private fields on Node 24+ (which it cannot have).
+ */
+export const lazyRequestCopies: boolean = UNDICI_SYMBOLS.length > 0
+
 /** Called by the listener when the client closes the connection before the answer is finished. */
 export const clientGone: unique symbol = Symbol('bastion.clientGone')
 const real: unique symbol = Symbol('bastion.realRequest')

@@ -4,7 +4,7 @@ import type { Bastion, RequestContext, RequestHead } from '../bastion.ts'
 import { BastionError } from '../errors.ts'
 import { errorResponse, knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
-import { clientGone, isNodeRequest, lazyBody, nodeRequest, requestUrl } from './node-request.ts'
+import { clientGone, isNodeRequest, lazyBody, lazyRequestCopies, nodeRequest, requestUrl } from './node-request.ts'
 import { writeWebResponse } from './write-response.ts'
 
 export { nodeRequest, type NodeRequestOptions } from './node-request.ts'
@@ -32,6 +32,8 @@ export interface WebRequestOverrides {
   path?: string
   /** A body a framework's parser already consumed, serialized again. */
   body?: BodyLike | null
+  /** The request's `signal` (the Node listener aborts it when the client goes away first). */
+  signal?: AbortSignal
 }
 
 /**
@@ -61,7 +63,7 @@ export function toWebRequest(req: IncomingMessage, scheme?: 'http' | 'https', ov
       if (typeof body === 'string' || body instanceof Uint8Array) headers.set('content-length', String(Buffer.byteLength(body)))
     }
   }
-  return new Request(url, { method, headers, body, duplex: 'half' } as RequestInit)
+  return new Request(url, { method, headers, body, duplex: 'half', ...(overrides.signal ? { signal: overrides.signal } : {}) } as RequestInit)
 }
 
 /**
@@ -119,11 +121,15 @@ export interface NodeListenerOptions {
   /** The scheme of request URLs (default: `https` when the socket is TLS, else `http`). */
   scheme?: 'http' | 'https'
   /**
-   * How each request reaches the handler (default `'lazy'`): `'lazy'` is a web
-   * Request over the IncomingMessage that builds an undici `Request` only when
-   * the body, `clone()` or `new Request(request)` needs one; `'undici'` builds
-   * one for every request up front (about 100 µs on Node 20; kept for
-   * comparison, and for code that depends on an undici object from the start).
+   * How each request reaches the handler: `'lazy'` is a web Request over the
+   * IncomingMessage that builds an undici `Request` only when the body,
+   * `clone()` or `new Request(request)` needs one; `'undici'` builds one for
+   * every request up front (about 100 µs on Node 20). Default: `'lazy'` where
+   * the runtime lets `new Request(request)` copy it (Node 20 and 22, whose
+   * undici keeps its state under symbols); `'undici'` on Node 24+, whose undici
+   * keeps it in private fields that only a real undici object has (making the
+   * lazy one pass there would take patching the global `Request`, which this
+   * adapter does not do).
    */
   request?: 'lazy' | 'undici'
 }
@@ -144,7 +150,7 @@ function unavailable(res: ServerResponse): void {
  * the request's `signal` aborts when the client goes away first.
  */
 export function nodeListener(handler: (request: Request, ctx: RequestContext) => Promise<Response>, options: NodeListenerOptions = {}) {
-  const undici = options.request === 'undici'
+  const undici = (options.request ?? (lazyRequestCopies ? 'lazy' : 'undici')) === 'undici'
   return (req: IncomingMessage, res: ServerResponse): void => {
     const host = req.headers.host
     if (host !== undefined && !PLAIN_HOST.test(host)) {
@@ -156,19 +162,20 @@ export function nodeListener(handler: (request: Request, ctx: RequestContext) =>
     }
     let request: Request
     let answer: Promise<Response>
+    const abort = undici ? new AbortController() : undefined
     try {
-      request = undici ? toWebRequest(req, options.scheme) : nodeRequest(req, { scheme: options.scheme })
+      request = abort ? toWebRequest(req, options.scheme, { signal: abort.signal }) : nodeRequest(req, { scheme: options.scheme })
       answer = handler(request, contextOf(req))
     } catch {
       // A method undici refuses (TRACE) or a handler that throws before its first await: never an uncaught exception.
       return unavailable(res)
     }
-    if (isNodeRequest(request)) {
-      const lazy = request
-      res.once('close', () => {
-        if (!res.writableFinished) lazy[clientGone]()
-      })
-    }
+    const lazy = isNodeRequest(request) ? request : undefined
+    res.once('close', () => {
+      if (res.writableFinished) return
+      if (lazy) lazy[clientGone]()
+      else abort?.abort(new DOMException('The client closed the connection before the answer was complete.', 'AbortError'))
+    })
     answer.then((response) => writeWebResponse(res, response, req.method)).catch(() => unavailable(res))
   }
 }

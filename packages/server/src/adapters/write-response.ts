@@ -49,14 +49,34 @@ export async function writeWebResponse(res: ServerResponse, response: Response, 
     res.end(source)
     return
   }
+  const reader = response.body!.getReader()
+  if (STATE === undefined) {
+    // Node 24+: undici keeps a body's source in a private field. A body made from a string, bytes or a Blob comes
+    // out as one chunk, so two reads tell it from a stream: a whole body gets its exact length, whatever the app
+    // declared; a stream is framed as chunked (an app-declared length is not one this writer can check).
+    const first = await reader.read()
+    const second = first.done ? first : await reader.read()
+    if (second.done) {
+      const bytes = first.done ? new Uint8Array(0) : first.value
+      headers['content-length'] = String(bytes.byteLength)
+      res.writeHead(response.status, headers)
+      res.end(bytes)
+      return
+    }
+    delete headers['content-length']
+    res.writeHead(response.status, headers)
+    res.write(first.value)
+    res.write(second.value)
+    await pipeBody(reader, res)
+    return
+  }
   // A declared length stays (the stream must honour it); without one Node frames the body as chunked.
   res.writeHead(response.status, headers)
-  await pipeBody(response.body!, res)
+  await pipeBody(reader, res)
 }
 
 /** Copies a web stream to `res`, one chunk at a time, with backpressure; cancels it when the client goes away. */
-async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
-  const reader = body.getReader()
+async function pipeBody(reader: ReadableStreamDefaultReader<Uint8Array>, res: ServerResponse): Promise<void> {
   let gone = false
   const onClose = () => {
     if (res.writableFinished) return
