@@ -51,23 +51,29 @@ export async function writeWebResponse(res: ServerResponse, response: Response, 
   }
   const reader = response.body!.getReader()
   if (STATE === undefined) {
-    // Node 24+: undici keeps a body's source in a private field. A body made from a string, bytes or a Blob comes
-    // out as one chunk, so two reads tell it from a stream: a whole body gets its exact length, whatever the app
-    // declared; a stream is framed as chunked (an app-declared length is not one this writer can check).
+    // Node 24+: undici keeps a body's source in a private field. A body made from a string, bytes or a Blob is one
+    // chunk and then the end, both at once; a stream's next chunk waits for its source. So: a body that has ended by
+    // the next turn of the event loop gets its exact length, whatever the app declared; anything else is a stream,
+    // framed chunked (an app-declared length is not one this writer can check), its head sent without waiting.
     const first = await reader.read()
-    const second = first.done ? first : await reader.read()
-    if (second.done) {
-      const bytes = first.done ? new Uint8Array(0) : first.value
-      headers['content-length'] = String(bytes.byteLength)
+    if (first.done) {
+      headers['content-length'] = '0'
       res.writeHead(response.status, headers)
-      res.end(bytes)
+      res.end()
+      return
+    }
+    const next = reader.read()
+    const settled = await Promise.race([next, new Promise<null>((resolve) => setImmediate(resolve, null))])
+    if (settled !== null && settled.done) {
+      headers['content-length'] = String(first.value.byteLength)
+      res.writeHead(response.status, headers)
+      res.end(first.value)
       return
     }
     delete headers['content-length']
     res.writeHead(response.status, headers)
     res.write(first.value)
-    res.write(second.value)
-    await pipeBody(reader, res)
+    await pipeBody(reader, res, next)
     return
   }
   // A declared length stays (the stream must honour it); without one Node frames the body as chunked.
@@ -76,7 +82,12 @@ export async function writeWebResponse(res: ServerResponse, response: Response, 
 }
 
 /** Copies a web stream to `res`, one chunk at a time, with backpressure; cancels it when the client goes away. */
-async function pipeBody(reader: ReadableStreamDefaultReader<Uint8Array>, res: ServerResponse): Promise<void> {
+async function pipeBody(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  res: ServerResponse,
+  /** A read already asked for (the writer's look ahead), consumed first. */
+  pending?: Promise<ReadableStreamReadResult<Uint8Array>>,
+): Promise<void> {
   let gone = false
   const onClose = () => {
     if (res.writableFinished) return
@@ -86,7 +97,9 @@ async function pipeBody(reader: ReadableStreamDefaultReader<Uint8Array>, res: Se
   res.on('close', onClose)
   try {
     for (;;) {
-      const { done, value } = await reader.read()
+      const read = pending ?? reader.read()
+      pending = undefined
+      const { done, value } = await read
       if (done || gone) break
       if (!res.write(value)) {
         await new Promise<void>((resolve) => {
