@@ -86,7 +86,7 @@ async function pipeBody(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   res: ServerResponse,
   /** A read already asked for (the writer's look ahead), consumed first. */
-  pending?: Promise<ReadableStreamReadResult<Uint8Array>>,
+  pending?: ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>,
 ): Promise<void> {
   let gone = false
   const onClose = () => {
