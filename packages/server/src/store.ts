@@ -104,13 +104,24 @@ export interface RotateRefreshInput {
   refreshExpiresAt: (session: SessionRecord) => number
   /** Set on a legacy session as it rotates into the generation format (it keeps its salt from then on). */
   tokenSalt: string
+  /**
+   * The session as the caller read it just before (`findSession`). A store may
+   * start its compare-and-set from it instead of reading again (one read, or
+   * one round trip, fewer per refresh); it must still refuse, or read again,
+   * if the session moved on or was revoked since.
+   */
+  seen?: SessionRecord
 }
 
 export type RotationOutcome =
-  /** The presented token was current: the successor is now current. */
-  | { kind: 'rotated'; session: SessionRecord }
+  /**
+   * The presented token was current: the successor is now current. `owner` is
+   * the session's user, read with the rotation (null: the account is gone), so
+   * a refresh needs no second read to sign its access token.
+   */
+  | { kind: 'rotated'; session: SessionRecord; owner: UserRecord | null }
   /** The presented token was rotated less than `graceMs` ago: its successor is still current. */
-  | { kind: 'grace'; session: SessionRecord }
+  | { kind: 'grace'; session: SessionRecord; owner: UserRecord | null }
   /** The presented token was rotated before and is replayed: the session is now revoked. */
   | { kind: 'reused'; session: SessionRecord }
   /** Unknown session or token, a generation never issued, or the session is revoked or expired: nothing changed. */

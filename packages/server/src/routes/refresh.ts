@@ -64,7 +64,9 @@ export const refreshRoutes: RouteFamily = (ctx) => {
             now: t,
             graceMs: config.refreshGrace * 1000,
             refreshExpiresAt: (s) => Math.min(s.expiresAt, t + config.refreshTtl * 1000),
-            tokenSalt: newTokenSalt(),
+            // Only a legacy session takes a new salt (the store keeps a salt once set).
+            tokenSalt: known.tokenSalt ?? newTokenSalt(),
+            seen: known,
           })
         // Checked before the rotation: inside the grace too, only a proof by the session's key yields the successor.
         const verdict = await binding.checkRefresh(request, proofUrl(request, info), known.dpopJkt)
@@ -96,7 +98,7 @@ export const refreshRoutes: RouteFamily = (ctx) => {
         const { tokenSalt, generation } = outcome.session
         const successor =
           tokenSalt === null ? legacySuccessorOf(keys.refreshSuccessor, presented, sessionId) : refreshTokenFor(keys.refreshToken, sessionId, tokenSalt, generation)
-        const user = await store.findUserById(outcome.session.userId)
+        const user = outcome.owner
         if (!user) return cookies.unauthenticatedClearing('The account no longer exists.')
         const token = await access.sign({ userId: user.id, username: user.username, sessionId, clientId: CLIENT_ID[expectedKind] })
         config.log({ level: 'info', event: 'refresh', via: expectedKind, user: user.id, session: sessionId, ip: info.clientIp })

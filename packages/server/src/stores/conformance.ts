@@ -395,6 +395,64 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       })
     })
 
+    describe('rotateRefresh from the caller\'s read (seen)', () => {
+      it('rotates from the read and answers the session\'s user with the rotation (and with a grace)', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const seen = (await store.findSession(input.id))!
+        const out = await rotate(input.id, 0, T0 + MIN, { seen })
+        expect(out).toMatchObject({ kind: 'rotated', owner: user, session: { id: input.id, generation: 1, lastUsedAt: T0 + MIN, rotatedAt: T0 + MIN } })
+        expect(await store.findSession(input.id)).toEqual(out.session)
+        const grace = await rotate(input.id, 0, T0 + MIN + 1)
+        expect(grace).toMatchObject({ kind: 'grace', owner: user, session: { generation: 1 } })
+      })
+
+      it('a read that is stale (the session moved on since) does not rotate twice: the racing tab gets grace, later reuse', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const seen = (await store.findSession(input.id))!
+        expect((await rotate(input.id, 0, T0 + MIN)).kind).toBe('rotated')
+        const racing = await rotate(input.id, 0, T0 + MIN + 1, { seen })
+        expect(racing).toMatchObject({ kind: 'grace', session: { generation: 1 } })
+        expect((await store.findSession(input.id))?.generation).toBe(1)
+        expect((await rotate(input.id, 0, T0 + 2 * MIN, { seen })).kind).toBe('reused')
+        expect((await store.findSession(input.id))?.revokedReason).toBe('refresh_token_reuse')
+      })
+
+      it('a session revoked, expired or under a revoke-all since the read is not rotated', async () => {
+        const user = await newUser()
+        const revoked = await newSession(user.id)
+        const seenRevoked = (await store.findSession(revoked.input.id))!
+        await store.revokeSession(revoked.input.id, 'logout', T0 + 1)
+        expect((await rotate(revoked.input.id, 0, T0 + 2, { seen: seenRevoked })).kind).toBe('invalid')
+        expect((await store.findSession(revoked.input.id))?.generation).toBe(0)
+
+        const idle = await newSession(user.id, { refreshExpiresAt: T0 + MIN })
+        const seenIdle = (await store.findSession(idle.input.id))!
+        expect((await rotate(idle.input.id, 0, T0 + MIN, { seen: seenIdle })).kind).toBe('invalid')
+        expect((await store.findSession(idle.input.id))?.generation).toBe(0)
+
+        // Below T0 (as in the revoke-all tests), above any bound a test before this one set.
+        const made = Math.max(await store.sessionsNotBefore(), T0 - 3 * HOUR) + 1
+        const old = await newSession(user.id, { now: made, expiresAt: T0 + HOUR, refreshExpiresAt: T0 + HOUR })
+        const seenOld = (await store.findSession(old.input.id))!
+        expect(seenOld.revokedAt).toBeNull()
+        await store.revokeAllSessions(made + 1)
+        expect((await rotate(old.input.id, 0, T0 + 2, { seen: seenOld })).kind).toBe('invalid')
+        expect((await store.findSession(old.input.id))).toMatchObject({ generation: 0, revokedReason: 'revoked_all' })
+      })
+
+      it('20 concurrent rotations from one read: exactly one rotated, 19 grace', async () => {
+        const user = await newUser()
+        const { input } = await newSession(user.id)
+        const seen = (await store.findSession(input.id))!
+        const outs = await Promise.all(Array.from({ length: 20 }, () => rotate(input.id, 0, T0 + MIN, { seen })))
+        expect(outs.filter((o) => o.kind === 'rotated')).toHaveLength(1)
+        expect(outs.filter((o) => o.kind === 'grace')).toHaveLength(19)
+        expect((await store.findSession(input.id))?.generation).toBe(1)
+      })
+    })
+
     describe('revoke all', () => {
       it('one write ends every session made before the bound: found revoked, not listed, not rotated; later ones live', async () => {
         // Below T0, so that a store shared by the file's other tests keeps their sessions (made at T0) live.

@@ -107,6 +107,9 @@ const toUser = (r: Row): UserRecord => ({
   createdAt: num(r.created_at),
 })
 
+/** The `owner` column a rotation answers with: the user's row as JSON, or null. */
+const ownerOf = (r: Row): UserRecord | null => (r.owner === null || r.owner === undefined ? null : toUser(r.owner as Row))
+
 const toKey = (r: Row): KeyRecord => ({
   kid: r.kid as string,
   alg: r.alg as string,
@@ -174,20 +177,28 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   // Named: each pooled connection parses them once. Each write applies only at the generation that was read.
   const rotationRead: pg.QueryConfig = { name: `bastion_rotation_read_${schemaName}`, text: `${sessionSelect} WHERE s.id = $1` }
+  // The rotation answers with the session's user (`owner`, as JSON: null if the account is gone), so a refresh needs no
+  // round trip of its own to read it. It also refuses a session that expired or fell under a revoke-all since the read.
+  const withOwner = `SELECT w.*, (SELECT row_to_json(u) FROM ${T.users} u WHERE u.id = w.user_id) AS owner FROM written w`
   const rotationRotate: pg.QueryConfig = {
     name: `bastion_rotation_rotate_${schemaName}`,
-    text: `WITH moved AS (
+    text: `WITH written AS (
              UPDATE ${T.sessions} SET generation = generation + 1, last_used_at = $2, refresh_expires_at = $3,
                rotated_at = $2, token_salt = COALESCE(token_salt, $4)
-             WHERE id = $1 AND generation = $6 AND revoked_at IS NULL RETURNING *
+             WHERE id = $1 AND generation = $6 AND revoked_at IS NULL AND expires_at > $2 AND refresh_expires_at > $2
+               AND created_at >= (SELECT sessions_not_before FROM ${T.epoch} WHERE id = 1)
+             RETURNING *
            ), legacy AS (
-             UPDATE ${T.tokens} SET rotated_at = $2 WHERE $5::text IS NOT NULL AND hash = $5::text AND EXISTS (SELECT 1 FROM moved)
+             UPDATE ${T.tokens} SET rotated_at = $2 WHERE $5::text IS NOT NULL AND hash = $5::text AND EXISTS (SELECT 1 FROM written)
            )
-           SELECT * FROM moved`,
+           ${withOwner}`,
   }
   const rotationGrace: pg.QueryConfig = {
     name: `bastion_rotation_grace_${schemaName}`,
-    text: `UPDATE ${T.sessions} SET last_used_at = $2 WHERE id = $1 AND generation = $3 AND revoked_at IS NULL RETURNING *`,
+    text: `WITH written AS (
+             UPDATE ${T.sessions} SET last_used_at = $2 WHERE id = $1 AND generation = $3 AND revoked_at IS NULL RETURNING *
+           )
+           ${withOwner}`,
   }
   const rotationRevoke: pg.QueryConfig = {
     name: `bastion_rotation_revoke_${schemaName}`,
@@ -352,8 +363,17 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
      * a checked-out client); each write is one statement, so it is atomic on its own.
      */
     async rotateRefresh(input): Promise<RotationOutcome> {
-      const { sessionId, presented, now, graceMs } = input
+      const { sessionId, presented, now, graceMs, seen } = input
       if (unstorable(sessionId)) return { kind: 'invalid', session: null }
+      // The common case, from the caller's read: the presented generation is the current one, and the compare-and-set
+      // is the only round trip. If the session moved on, was revoked or expired since, it changes nothing and the loop
+      // reads the session again.
+      if (seen !== undefined && seen.id === sessionId && 'generation' in presented && seen.tokenSalt !== null && presented.generation === seen.generation) {
+        const refreshExpiresAt = input.refreshExpiresAt(seen)
+        const written = await query(rotationRotate, [sessionId, now, refreshExpiresAt, seen.tokenSalt, null, seen.generation])
+        const row = written.rows[0]
+        if (row !== undefined) return { kind: 'rotated', session: toSession(row), owner: ownerOf(row) }
+      }
       for (let attempt = 0; attempt < MAX_ROTATION_ATTEMPTS; attempt++) {
         const read = await query(rotationRead, [sessionId])
         if (read.rows[0] === undefined) return { kind: 'invalid', session: null }
@@ -394,7 +414,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           kind = 'reused'
           written = await query(rotationRevoke, [session.id, now, session.generation])
         }
-        if (written.rows[0] !== undefined) return { kind, session: toSession(written.rows[0]) }
+        const row = written.rows[0]
+        if (row !== undefined) return kind === 'reused' ? { kind, session: toSession(row) } : { kind, session: toSession(row), owner: ownerOf(row) }
         // The session moved on (or was revoked) between the read and the write: read again.
       }
       throw new StoreUnavailableError('postgres: a refresh rotation kept losing races to others of its session; try again')

@@ -297,8 +297,28 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   const rotations = groupCommit(db)
 
+  const ownerOf = (session: SessionRecord): UserRecord | null => {
+    const r = stmt('SELECT * FROM users WHERE id = ?').get<UserRow>(session.userId)
+    return r === undefined ? null : toUser(r)
+  }
+
   const rotateTx = (input: RotateRefreshInput): RotationOutcome => {
-    const { sessionId, presented, now, graceMs } = input
+    const { sessionId, presented, now, graceMs, seen } = input
+    // The common case, from the caller's read: the presented generation is the current one. One compare-and-set instead
+    // of a read and a write; it changes nothing if the session moved on, was revoked (one by one or all at once) or
+    // expired since, and then the full path below reads it again.
+    if (seen !== undefined && seen.id === sessionId && 'generation' in presented && seen.tokenSalt !== null && presented.generation === seen.generation) {
+      const refreshExpiresAt = input.refreshExpiresAt(seen)
+      const moved = stmt(
+        `UPDATE sessions SET generation = generation + 1, last_used_at = ?, refresh_expires_at = ?, rotated_at = ?
+         WHERE id = ? AND generation = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_expires_at > ?
+           AND created_at >= (SELECT sessions_not_before FROM revocation_epoch WHERE id = 1)`,
+      ).run(now, refreshExpiresAt, now, sessionId, seen.generation, now, now).changes
+      if (Number(moved) === 1) {
+        const session: SessionRecord = { ...seen, generation: seen.generation + 1, lastUsedAt: now, rotatedAt: now, refreshExpiresAt }
+        return { kind: 'rotated', session, owner: ownerOf(session) }
+      }
+    }
     const row = getSession(sessionId)
     if (row === undefined) return { kind: 'invalid', session: null }
     const session = toSession(row)
@@ -340,12 +360,13 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       )
       // A legacy token moving to the generation format starts its grace like any rotated token.
       if ('legacyHash' in presented) stmt('UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?').run(now, presented.legacyHash)
-      return { kind: 'rotated', session: next }
+      return { kind: 'rotated', session: next, owner: ownerOf(next) }
     }
     if (generation > session.generation) return { kind: 'invalid', session }
     if (generation === session.generation - 1 && previousRotatedAt !== null && now - previousRotatedAt <= graceMs) {
       stmt('UPDATE sessions SET last_used_at = ? WHERE id = ?').run(now, session.id)
-      return { kind: 'grace', session: { ...session, lastUsedAt: now } }
+      const graced = { ...session, lastUsedAt: now }
+      return { kind: 'grace', session: graced, owner: ownerOf(graced) }
     }
     stmt('UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ?').run(now, 'refresh_token_reuse', session.id)
     return { kind: 'reused', session: { ...session, revokedAt: now, revokedReason: 'refresh_token_reuse' } }
