@@ -1,7 +1,8 @@
 // Bastion on bare node:http: what an application that cares about throughput
 // writes. Application routes call `bastion.guard(requestHead(req))` (no web
 // Request or Response built); Bastion's own endpoints (/auth/*) go through
-// `bastion.handle` and the web-standard adapter.
+// `toNodeListener`, the web-standard adapter the README shows (its default
+// request: the lazy one on Node 20 and 22, undici's on 24+).
 //
 // Routes: GET /api/public (no auth), GET /api/public-as-me (no auth, answers
 // what /api/me answers: the control), GET /api/me (cookie or bearer),
@@ -12,7 +13,8 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
-import { contextOf, requestHead, toWebRequest, writeWebResponse } from '@bastion/server/node'
+import { contextOf, requestHead, toNodeListener, writeWebResponse } from '@bastion/server/node'
+import { json } from '@bastion/server'
 import { ALICE, benchBastion, benchDir, bearerLogin, browserLogin, listen, makeBank, readJson } from './common.ts'
 
 const { bastion, store } = await benchBastion()
@@ -21,6 +23,10 @@ const transfer = makeBank()
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' }
 const rss = () => Math.round(process.memoryUsage().rss / 1024 / 1024)
 const memory: Record<string, number> = { rssAtStartMiB: rss() }
+
+// Bastion's own endpoints (and anything else) through the product's Node listener; only the application routes above
+// are written by hand.
+const auth = toNodeListener(bastion, () => json({ error: { code: 'not_found', message: 'Not found.' } }, 404))
 
 const server = createServer(async (req, res) => {
   const url = req.url ?? '/'
@@ -43,11 +49,7 @@ const server = createServer(async (req, res) => {
     const r = transfer(g.identity.username, body)
     return res.writeHead(r.status, JSON_HEADERS).end(JSON.stringify(r.body))
   }
-  if (bastion.answers(req.method ?? 'GET', path)) {
-    const answer = await bastion.handle(toWebRequest(req), contextOf(req))
-    if (answer) return writeWebResponse(res, answer, req.method)
-  }
-  res.writeHead(404, JSON_HEADERS).end('{"error":{"code":"not_found","message":"Not found."}}')
+  auth(req, res)
 })
 
 async function seedSessions(n: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { SignJWT } from 'jose'
+import { signJwt } from '../tokens/jws.ts'
 import { randomToken } from '../crypto/encoding.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import type { AccessClaims } from '../tokens/access-token.ts'
@@ -35,21 +35,24 @@ export class GatewayTokens {
 
   async tokenFor(claims: AccessClaims): Promise<string> {
     const nowSeconds = Math.floor(this.options.now() / 1000)
-    const { kid, alg, key } = this.keyring.signingKey()
+    const signer = this.keyring.signingKey()
+    const { kid } = signer
     const cacheKey = `${claims.sid}\u0000${claims.sub}\u0000${claims.exp}`
     const hit = this.cache.get(cacheKey)
     // Reused only while signed by the current key and more than half its life remains.
     if (hit && hit.kid === kid && hit.exp - nowSeconds > this.options.ttl / 2) return hit.token
     const exp = Math.min(nowSeconds + this.options.ttl, claims.exp)
-    const token = await new SignJWT({ client_id: 'bastion-gateway', sid: claims.sid, preferred_username: claims.preferred_username })
-      .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
-      .setIssuer(this.options.issuer)
-      .setAudience(this.options.audience)
-      .setSubject(claims.sub)
-      .setIssuedAt(nowSeconds)
-      .setExpirationTime(exp)
-      .setJti(randomToken(16))
-      .sign(key)
+    const token = signJwt(signer, 'at+jwt', {
+      client_id: 'bastion-gateway',
+      sid: claims.sid,
+      preferred_username: claims.preferred_username,
+      iss: this.options.issuer,
+      aud: this.options.audience,
+      sub: claims.sub,
+      iat: nowSeconds,
+      exp,
+      jti: randomToken(16),
+    })
     if (this.cache.size >= this.cacheSize) {
       const oldest = this.cache.keys().next().value
       if (oldest !== undefined) this.cache.delete(oldest)

@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import { randomToken } from '../crypto/encoding.ts'
 import { open, seal } from '../crypto/secret.ts'
@@ -12,6 +13,8 @@ interface LoadedKey {
   publicKey: CryptoKey
   publicJwk: JWK
   privateKey: CryptoKey | null
+  /** The private half as node:crypto's `KeyObject`: what signs (synchronously, tokens/jws.ts). */
+  signingKeyObject: KeyObject | null
 }
 
 /**
@@ -71,6 +74,7 @@ export class Keyring {
       const publicJwk = JSON.parse(record.publicJwk) as JWK
       const publicKey = (await importJWK(publicJwk, record.alg)) as CryptoKey
       let privateKey: CryptoKey | null = null
+      let signingKeyObject: KeyObject | null = null
       if (record.retiredAt === null || record.retiredAt > this.now()) {
         let sealed: string
         try {
@@ -82,8 +86,9 @@ export class Keyring {
         }
         const jwk = JSON.parse(sealed) as JWK
         privateKey = (await importJWK(jwk, record.alg)) as CryptoKey
+        signingKeyObject = createPrivateKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
       }
-      next.set(record.kid, { record, publicKey, publicJwk, privateKey })
+      next.set(record.kid, { record, publicKey, publicJwk, privateKey, signingKeyObject })
     }
     this.keys = next
     // Newest first; instances that raced to create a first key agree on the same one.
@@ -162,10 +167,10 @@ export class Keyring {
     return key.kid
   }
 
-  signingKey(): { kid: string; alg: SigningAlgorithm; key: CryptoKey } {
+  signingKey(): { kid: string; alg: SigningAlgorithm; key: CryptoKey; keyObject: KeyObject } {
     const k = this.currentSigner()
-    if (!k || !k.privateKey) throw new Error('keyring is not initialised')
-    return { kid: k.record.kid, alg: k.record.alg as SigningAlgorithm, key: k.privateKey }
+    if (!k || !k.privateKey || !k.signingKeyObject) throw new Error('keyring is not initialised')
+    return { kid: k.record.kid, alg: k.record.alg as SigningAlgorithm, key: k.privateKey, keyObject: k.signingKeyObject }
   }
 
   private usable(k: LoadedKey): boolean {

@@ -1,5 +1,6 @@
-import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose'
+import { decodeProtectedHeader, errors, jwtVerify } from 'jose'
 import { randomToken } from '../crypto/encoding.ts'
+import { signJwt } from './jws.ts'
 import { BastionError } from '../errors.ts'
 import { ALLOWED_ALGORITHMS, type Keyring } from '../keys/keyring.ts'
 import { AccessCookie, OtherFormat } from './access-cookie.ts'
@@ -71,18 +72,19 @@ export class AccessTokens {
   }
 
   async sign(subject: { userId: string; username: string; sessionId: string; clientId: string }): Promise<SignedAccessToken> {
-    const { kid, alg, key } = this.keyring.signingKey()
     const iat = Math.floor(this.options.now() / 1000)
     const exp = iat + this.options.ttl
-    const token = await new SignJWT({ client_id: subject.clientId, sid: subject.sessionId, preferred_username: subject.username })
-      .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
-      .setIssuer(this.options.issuer)
-      .setAudience(this.options.audience)
-      .setSubject(subject.userId)
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .setJti(randomToken(16))
-      .sign(key)
+    const token = signJwt(this.keyring.signingKey(), 'at+jwt', {
+      client_id: subject.clientId,
+      sid: subject.sessionId,
+      preferred_username: subject.username,
+      iss: this.options.issuer,
+      aud: this.options.audience,
+      sub: subject.userId,
+      iat,
+      exp,
+      jti: randomToken(16),
+    })
     return { token, cookie: await this.cookieValue(token), expiresAt: exp * 1000 }
   }
 
