@@ -16,6 +16,8 @@
  * itself, and leaves every other request's body to Fastify's parsers.
  */
 import type { IncomingMessage } from 'node:http'
+import { Readable } from 'node:stream'
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { Bastion, Identity } from '../bastion.ts'
 import { knownBody } from '../http/respond.ts'
@@ -40,15 +42,18 @@ function webRequestOf(req: IncomingMessage): Request {
   return request
 }
 
-async function send(reply: FastifyReply, response: Response): Promise<FastifyReply> {
+function send(reply: FastifyReply, response: Response): FastifyReply {
   reply.code(response.status)
   response.headers.forEach((value, name) => {
     if (name !== 'set-cookie' && name !== 'content-length') reply.header(name, value)
   })
   const cookies = response.headers.getSetCookie()
   if (cookies.length > 0) reply.header('set-cookie', cookies)
-  const body = knownBody(response) ?? (response.body ? Buffer.from(await response.arrayBuffer()) : undefined)
-  return reply.send(body)
+  const known = knownBody(response)
+  if (known !== undefined && known !== null) return reply.send(known)
+  // A stream (the gateway's upstream answer) goes on as it comes, with Fastify's backpressure; a client that goes
+  // away destroys the Node stream, which cancels the web one and with it the upstream request.
+  return reply.send(response.body ? Readable.fromWeb(response.body as NodeReadableStream) : undefined)
 }
 
 /**
