@@ -464,6 +464,21 @@ function refreshRequests(pool: Pooled[]): { requests: autocannon.Request[]; rese
   return { requests, reset: () => pool.forEach((s) => (s.busy = false)) }
 }
 
+/** The control of a refresh: the same request bytes (a pooled session's cookies and CSRF header) to a route that only answers. */
+function refreshControlRequests(pool: Pooled[]): autocannon.Request[] {
+  let next = 0
+  return [
+    {
+      method: 'POST',
+      path: '/api/refresh-control',
+      setupRequest: (req) => {
+        const s = pool[next++ % pool.length]!
+        return { ...req, headers: { cookie: `__Secure-refresh=${s.refresh}; __Host-csrf=${s.csrf}`, 'x-csrf-token': s.csrf } }
+      },
+    },
+  ]
+}
+
 /**
  * Refresh on SQLite once per driver this Node loads (the path writes, so the driver matters): the default one
  * (node:sqlite on Node 24+, better-sqlite3 before) under `refresh.sqlite`, the other under `refresh.sqlite.<driver>`
@@ -509,6 +524,13 @@ async function refreshGroup(
       stack: 'bastion',
       label: `Bastion on ${label}  POST /auth/refresh (rotation)`,
       target: { url, requests, reset },
+      baseline: `${id}.public`,
+    },
+    {
+      id: `${id}.control`,
+      stack: 'bastion',
+      label: `Bastion on ${label}  control: a refresh's request and answer bytes, no work`,
+      target: { url, requests: refreshControlRequests(pool) },
       baseline: `${id}.public`,
     },
   ])
@@ -775,6 +797,8 @@ const targets = [
   { name: 'POST /auth/refresh on SQLite ÷ GET /api/public', value: ratioOf('refresh.sqlite', 'refresh.sqlite.public'), goal: 0.25, byCpu: cpuRatioOf('refresh.sqlite', 'refresh.sqlite.public') },
   { name: 'POST /auth/refresh on PostgreSQL ÷ GET /api/public', value: ratioOf('refresh.postgres', 'refresh.postgres.public'), goal: 0.25, byCpu: cpuRatioOf('refresh.postgres', 'refresh.postgres.public') },
   { name: '(not a target) toNodeListener GET /api/me, lazy ÷ undici Request', value: ratioOf('web.me', 'web.undici.me'), goal: 1, byCpu: cpuRatioOf('web.me', 'web.undici.me') },
+  { name: '(not a target) SQLite: refresh ÷ its control (the HTTP bytes alone)', value: ratioOf('refresh.sqlite', 'refresh.sqlite.control'), goal: 0.25, byCpu: cpuRatioOf('refresh.sqlite', 'refresh.sqlite.control') },
+  { name: '(not a target) PostgreSQL: refresh ÷ its control (the HTTP bytes alone)', value: ratioOf('refresh.postgres', 'refresh.postgres.control'), goal: 0.25, byCpu: cpuRatioOf('refresh.postgres', 'refresh.postgres.control') },
   { name: '(not a target) GET /api/me ÷ the control (security alone)', value: ratioOf('bastion.me', 'bastion.control'), goal: 0.9, byCpu: cpuRatioOf('bastion.me', 'bastion.control') },
   { name: '(not a target) GET /api/me, jwe cookie ÷ jws cookie', value: ratioOf('bastion.me.jwe', 'bastion.me'), goal: 0.9, byCpu: cpuRatioOf('bastion.me.jwe', 'bastion.me') },
   { name: '(not a target) Bastion on Express ÷ Express + jsonwebtoken, /api/me', value: ratioOf('bexpress.me', 'pexpress.me'), goal: 5, byCpu: cpuRatioOf('bexpress.me', 'pexpress.me') },

@@ -6,7 +6,10 @@
 //
 // Routes: GET /api/public (no auth), GET /api/public-as-me (no auth, answers
 // what /api/me answers: the control), GET /api/me (cookie or bearer),
-// POST /api/transfer (cookie + CSRF header + JSON body), /auth/*.
+// POST /api/transfer (cookie + CSRF header + JSON body), /auth/*, and
+// POST /api/refresh-control (no work: answers the bytes a real refresh answered
+// at start, status, headers with their three Set-Cookie and body: what the HTTP
+// part of a refresh costs, the control of POST /auth/refresh).
 // BENCH_SESSIONS=n first inserts n live sessions through the store API and
 // mints BENCH_TOKENS bearer tokens (written to a file the runner reads).
 import { randomBytes } from 'node:crypto'
@@ -28,6 +31,9 @@ const memory: Record<string, number> = { rssAtStartMiB: rss() }
 // are written by hand.
 const auth = toNodeListener(bastion, () => json({ error: { code: 'not_found', message: 'Not found.' } }, 404))
 
+/** A real refresh's answer, captured once the server listens (see the header). */
+let refreshShape: { headers: string[]; body: string } | null = null
+
 const server = createServer(async (req, res) => {
   const url = req.url ?? '/'
   const q = url.indexOf('?')
@@ -35,6 +41,7 @@ const server = createServer(async (req, res) => {
   if (path === '/api/public') return res.writeHead(200, JSON_HEADERS).end('{"hello":"world"}')
   // The control: no authentication, but the answer /api/me gives (the same JSON work and bytes).
   if (path === '/api/public-as-me') return res.writeHead(200, JSON_HEADERS).end(JSON.stringify({ user: { id: alice.id, username: alice.username } }))
+  if (path === '/api/refresh-control' && refreshShape) return res.writeHead(200, refreshShape.headers).end(refreshShape.body)
   if (path === '/api/me' || path === '/api/transfer') {
     const g = await bastion.guard(requestHead(req), contextOf(req))
     if (!g.ok) return writeWebResponse(res, g.response, req.method)
@@ -89,5 +96,16 @@ listen(server, async (url) => {
     return { memory, tokensFile: file }
   }
   const browser = await browserLogin(url)
+  const shaper = await browserLogin(url)
+  const refreshed = await fetch(`${url}/auth/refresh`, {
+    method: 'POST',
+    headers: { cookie: `__Secure-refresh=${shaper.refresh}; __Host-csrf=${shaper.csrf}`, 'x-csrf-token': shaper.csrf },
+  })
+  const headers: string[] = []
+  refreshed.headers.forEach((value, name) => {
+    if (name !== 'set-cookie' && name !== 'date' && name !== 'connection' && name !== 'keep-alive' && name !== 'content-length') headers.push(name, value)
+  })
+  for (const c of refreshed.headers.getSetCookie()) headers.push('set-cookie', c)
+  refreshShape = { headers, body: await refreshed.text() }
   return { ...browser, bearer: await bearerLogin(url) }
 })
