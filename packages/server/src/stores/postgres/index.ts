@@ -21,6 +21,7 @@ import type {
 } from '../../store.ts'
 import { migrations } from './migrations.ts'
 import { inTransaction } from './transaction.ts'
+import { turnBatch } from './turn-batch.ts'
 
 export { inTransaction } from './transaction.ts'
 
@@ -119,6 +120,15 @@ const toKey = (r: Row): KeyRecord => ({
   retiredAt: numOrNull(r.retired_at),
 })
 
+/** A rotation from its caller's read (`seen`): the compare-and-set's inputs. */
+interface FastRotation {
+  id: string
+  now: number
+  refreshExpiresAt: number
+  tokenSalt: string
+  generation: number
+}
+
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 
 /** PostgreSQL text cannot hold NUL: no stored key contains one, and sending one is an error, not a miss. */
@@ -176,7 +186,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const sessionSelect = `SELECT s.*, e.sessions_not_before AS not_before FROM ${T.sessions} s CROSS JOIN ${T.epoch} e`
 
   // Named: each pooled connection parses them once. Each write applies only at the generation that was read.
-  const rotationRead: pg.QueryConfig = { name: `bastion_rotation_read_${schemaName}`, text: `${sessionSelect} WHERE s.id = $1` }
+  const sessionRead: pg.QueryConfig = { name: `bastion_session_read_${schemaName}`, text: `${sessionSelect} WHERE s.id = $1` }
+  const sessionReadMany: pg.QueryConfig = {
+    name: `bastion_session_read_many_${schemaName}`,
+    text: `${sessionSelect} WHERE s.id = ANY($1::text[])`,
+  }
   // The rotation answers with the session's user (`owner`, as JSON: null if the account is gone), so a refresh needs no
   // round trip of its own to read it. It also refuses a session that expired or fell under a revoke-all since the read.
   const withOwner = `SELECT w.*, (SELECT row_to_json(u) FROM ${T.users} u WHERE u.id = w.user_id) AS owner FROM written w`
@@ -190,6 +204,28 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
              RETURNING *
            ), legacy AS (
              UPDATE ${T.tokens} SET rotated_at = $2 WHERE $5::text IS NOT NULL AND hash = $5::text AND EXISTS (SELECT 1 FROM written)
+           )
+           ${withOwner}`,
+  }
+  // The compare-and-set of rotationRotate for many sessions at once (each from its caller's read, so each already has
+  // a salt: none is set here, and no legacy token is touched). It never waits for a row lock: a session another
+  // transaction holds is skipped (not rotated, so its caller takes the slow path, which waits alone). Waiting while
+  // holding the locks of the rows before it could deadlock with any other statement that locks several sessions (the
+  // next batch, another instance's, revokeUserSessions), and the deadlock would fail every rotation in the batch.
+  const rotationRotateMany: pg.QueryConfig = {
+    name: `bastion_rotation_rotate_many_${schemaName}`,
+    text: `WITH input AS (
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[]) AS i(id, now, refresh_expires_at, generation)
+           ), free AS MATERIALIZED (
+             SELECT s.id FROM ${T.sessions} s WHERE s.id = ANY($1::text[]) FOR UPDATE SKIP LOCKED
+           ), written AS (
+             UPDATE ${T.sessions} s SET generation = s.generation + 1, last_used_at = i.now, refresh_expires_at = i.refresh_expires_at,
+               rotated_at = i.now
+             FROM free f JOIN input i ON i.id = f.id
+             WHERE s.id = f.id AND s.generation = i.generation AND s.revoked_at IS NULL
+               AND s.expires_at > i.now AND s.refresh_expires_at > i.now
+               AND s.created_at >= (SELECT sessions_not_before FROM ${T.epoch} WHERE id = 1)
+             RETURNING s.*
            )
            ${withOwner}`,
   }
@@ -221,6 +257,40 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       throw translate(e, driver)
     }
   }
+
+  // Session reads of one turn of the event loop share one statement (see turn-batch.ts); an id asked for twice is sent once.
+  const sessionReads = turnBatch<string, SessionRecord | null>(async (ids) => {
+    const unique = [...new Set(ids)]
+    const { rows } = unique.length === 1 ? await query(sessionRead, unique) : await query(sessionReadMany, [unique])
+    const byId = new Map(rows.map((r) => [r.id as string, r]))
+    return ids.map((id) => {
+      const row = byId.get(id)
+      return row === undefined ? null : toSession(row)
+    })
+  })
+
+  // The fast-path rotations of one turn share one compare-and-set; each answers its session's row, or undefined if it
+  // was not rotated (moved on, revoked, expired, or held by another transaction: its caller then takes the slow path).
+  // No session is in a batch twice: an UPDATE … FROM joining one row to two inputs updates it once, and both callers
+  // would be told they rotated. `rotating` holds the sessions waiting for a batch; a second rotation of one of them
+  // takes the slow path instead, whose read finds what the first did.
+  const rotating = new Set<string>()
+  const rotations = turnBatch<FastRotation, Row | undefined>(async (entries) => {
+    for (const e of entries) rotating.delete(e.id)
+    if (entries.length === 1) {
+      const e = entries[0]!
+      const { rows } = await query(rotationRotate, [e.id, e.now, e.refreshExpiresAt, e.tokenSalt, null, e.generation])
+      return [rows[0]]
+    }
+    const { rows } = await query(rotationRotateMany, [
+      entries.map((e) => e.id),
+      entries.map((e) => e.now),
+      entries.map((e) => e.refreshExpiresAt),
+      entries.map((e) => e.generation),
+    ])
+    const byId = new Map(rows.map((r) => [r.id as string, r]))
+    return entries.map((e) => byId.get(e.id))
+  })
 
   const windowOf = (windowMs: number, now: number): number => now - (now % windowMs)
 
@@ -341,8 +411,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       }),
     async findSession(id) {
       if (unstorable(id)) return null
-      const { rows } = await query(`${sessionSelect} WHERE s.id = $1`, [id])
-      return rows[0] === undefined ? null : toSession(rows[0])
+      return sessionReads.run(id)
     },
     async listLiveSessions(userId, now) {
       const { rows } = await query(
@@ -367,15 +436,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       if (unstorable(sessionId)) return { kind: 'invalid', session: null }
       // The common case, from the caller's read: the presented generation is the current one, and the compare-and-set
       // is the only round trip. If the session moved on, was revoked or expired since, it changes nothing and the loop
-      // reads the session again.
-      if (seen !== undefined && seen.id === sessionId && 'generation' in presented && seen.tokenSalt !== null && presented.generation === seen.generation) {
-        const refreshExpiresAt = input.refreshExpiresAt(seen)
-        const written = await query(rotationRotate, [sessionId, now, refreshExpiresAt, seen.tokenSalt, null, seen.generation])
-        const row = written.rows[0]
+      // reads the session again. Concurrent ones share one statement (see `rotations`).
+      if (seen !== undefined && seen.id === sessionId && 'generation' in presented && seen.tokenSalt !== null && presented.generation === seen.generation
+        && !rotating.has(sessionId)) {
+        const entry: FastRotation = { id: sessionId, now, refreshExpiresAt: input.refreshExpiresAt(seen), tokenSalt: seen.tokenSalt, generation: seen.generation }
+        rotating.add(sessionId)
+        const row = await rotations.run(entry)
         if (row !== undefined) return { kind: 'rotated', session: toSession(row), owner: ownerOf(row) }
       }
       for (let attempt = 0; attempt < MAX_ROTATION_ATTEMPTS; attempt++) {
-        const read = await query(rotationRead, [sessionId])
+        const read = await query(sessionRead, [sessionId])
         if (read.rows[0] === undefined) return { kind: 'invalid', session: null }
         const session = toSession(read.rows[0])
         if (session.revokedAt !== null || now >= session.expiresAt || now >= session.refreshExpiresAt) {
