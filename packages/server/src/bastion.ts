@@ -27,6 +27,7 @@ import type { RateLimitStore } from './store.ts'
 import { AccessCookie } from './tokens/access-cookie.ts'
 import { AccessTokens } from './tokens/access-token.ts'
 import { RevocationList } from './tokens/revocation-list.ts'
+import { headerOf } from './http/header-of.ts'
 
 export type { RequestContext, RequestHead } from './guards/request-info.ts'
 export type { Identity } from './guards/authenticate.ts'
@@ -168,7 +169,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
     let info: RequestInfo | undefined
     try {
       info = requestInfo(request, rctx, config)
-      const bearer = request.headers.has('authorization')
+      const bearer = headerOf(request, 'authorization') !== null
       if (info.unsafe && !bearer) checkOrigin(request, info, config)
       const found = auth.authenticate(request, info)
       const identity = found instanceof Promise ? await found : found

@@ -8,6 +8,7 @@ import { listen, type StartedApp } from './conformance.ts'
 import { Readable } from 'node:stream'
 import { nodeListener, toWebRequest } from './node.ts'
 import { isNodeRequest, lazyRequestCopies, nodeRequest } from './node-request.ts'
+import { headerOf } from '../http/header-of.ts'
 
 /** Sends raw bytes on a fresh connection and answers everything the server sent back (it closes the connection). */
 function rawExchange(url: string, bytes: Buffer, timeoutMs = 5000): Promise<string> {
@@ -24,9 +25,11 @@ function rawExchange(url: string, bytes: Buffer, timeoutMs = 5000): Promise<stri
 
 const bodyOf = (answer: string) => answer.slice(answer.indexOf('\r\n\r\n') + 4)
 
-/** Everything application code can see of a request, as JSON (headers as iterated, each name's get, cookies, body). */
+/** Everything application code (and the guards) can see of a request, as JSON (headers as iterated, each name's get, cookies, body). */
 async function describeRequest(request: Request, names: string[]): Promise<unknown> {
   return {
+    // First, before anything builds the request's Headers: what the guards read through headerOf.
+    peek: names.map((n) => headerOf(request, n)),
     method: request.method,
     url: request.url,
     pathname: pathnameOf(request),

@@ -7,6 +7,7 @@ import type { AccessClaims, AccessTokens } from '../tokens/access-token.ts'
 import type { RevocationList } from '../tokens/revocation-list.ts'
 import { checkOrigin } from './origin.ts'
 import { singleCookie, type RequestHead, type RequestInfo } from './request-info.ts'
+import { headerOf } from '../http/header-of.ts'
 
 /** Who a request is, once authenticated. */
 export interface Identity {
@@ -68,7 +69,7 @@ export function authenticator(config: ResolvedConfig, access: AccessTokens, revo
   }
 
   function authenticate(request: RequestHead, info: RequestInfo): Identity | Promise<Identity> {
-    const authorization = request.headers.get('authorization')
+    const authorization = headerOf(request, 'authorization')
     if (authorization !== null) return authenticateBearer(authorization)
     const token = singleCookie(info, cookies.access.name)
     if (token === undefined) {
@@ -82,7 +83,7 @@ export function authenticator(config: ResolvedConfig, access: AccessTokens, revo
   }
 
   function checkCsrf(request: RequestHead, info: RequestInfo, bindings: CsrfBinding[]): CsrfBinding {
-    const header = request.headers.get(config.csrfHeader)
+    const header = headerOf(request, config.csrfHeader)
     if (!header) throw new BastionError('csrf_failed', `The ${config.csrfHeader} header is missing.`)
     const cookie = singleCookie(info, cookies.csrf.name)
     if (cookie === undefined) throw new BastionError('csrf_failed', `The ${cookies.csrf.name} cookie is missing; GET ${config.basePath}/csrf first.`)
@@ -107,7 +108,7 @@ export function authenticator(config: ResolvedConfig, access: AccessTokens, revo
     authenticate,
     checkCsrf,
     async authenticateUnsafe(request, info) {
-      if (!request.headers.has('authorization')) checkOrigin(request, info, config)
+      if (headerOf(request, 'authorization') === null) checkOrigin(request, info, config)
       const identity = await authenticate(request, info)
       if (identity.via === 'cookie') checkCsrf(request, info, [{ kind: 'session', sessionId: identity.sessionId }])
       return identity
@@ -118,7 +119,7 @@ export function authenticator(config: ResolvedConfig, access: AccessTokens, revo
       return sessionId ? [{ kind: 'pre' }, { kind: 'session', sessionId }] : [{ kind: 'pre' }]
     },
     refuseBrowsers(request) {
-      if (config.bearerRefusesBrowsers && request.headers.has('sec-fetch-site')) {
+      if (config.bearerRefusesBrowsers && headerOf(request, 'sec-fetch-site') !== null) {
         throw new BastionError('forbidden_origin', `Bearer tokens are for native clients; a browser signs in with POST ${config.basePath}/login and keeps its tokens in HttpOnly cookies.`)
       }
     },

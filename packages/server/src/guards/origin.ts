@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config.ts'
 import { BastionError } from '../errors.ts'
 import type { RequestHead, RequestInfo } from './request-info.ts'
+import { headerOf } from '../http/header-of.ts'
 
 /**
  * Fetch Metadata and Origin checks for state-changing requests. A sibling
@@ -8,8 +9,8 @@ import type { RequestHead, RequestInfo } from './request-info.ts'
  * only the configured SPA origins are let in from elsewhere.
  */
 export function checkOrigin(request: RequestHead, info: RequestInfo, config: ResolvedConfig): void {
-  const origin = request.headers.get('origin')
-  const site = request.headers.get('sec-fetch-site')
+  const origin = headerOf(request, 'origin')
+  const site = headerOf(request, 'sec-fetch-site')
   if (origin === 'null') throw new BastionError('forbidden_origin', 'Requests with Origin: null are refused.')
   if (origin !== null && config.allowedOrigins.has(origin)) return
   if (site === 'cross-site' || site === 'same-site') {
@@ -22,7 +23,7 @@ export function checkOrigin(request: RequestHead, info: RequestInfo, config: Res
 
 /** CORS headers for an allowed SPA origin: exact match from the list, never a reflection of whatever came. */
 export function corsHeaders(request: RequestHead, config: ResolvedConfig): Record<string, string> | null {
-  const origin = request.headers.get('origin')
+  const origin = headerOf(request, 'origin')
   if (!origin || !config.allowedOrigins.has(origin)) return null
   return {
     'Access-Control-Allow-Origin': origin,
@@ -33,7 +34,7 @@ export function corsHeaders(request: RequestHead, config: ResolvedConfig): Recor
 }
 
 export function preflight(request: Request, config: ResolvedConfig): Response | null {
-  if (request.method !== 'OPTIONS' || !request.headers.get('access-control-request-method')) return null
+  if (request.method !== 'OPTIONS' || !headerOf(request, 'access-control-request-method')) return null
   const cors = corsHeaders(request, config)
   if (!cors) {
     return new Response(null, { status: 403, headers: { Vary: 'Origin', 'Cache-Control': 'no-store' } })

@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config.ts'
 import { BastionError } from '../errors.ts'
 import { MAX_COOKIE_HEADER, parseCookies } from '../http/cookies.ts'
+import { headerOf } from '../http/header-of.ts'
 
 /**
  * What authentication needs of a request: its method, URL and headers, never
@@ -37,14 +38,14 @@ function firstForwarded(value: string | null): string | undefined {
 }
 
 export function requestInfo(request: RequestHead, ctx: RequestContext, config: ResolvedConfig): RequestInfo {
-  const cookieHeader = request.headers.get('cookie')
+  const cookieHeader = headerOf(request, 'cookie')
   if (cookieHeader && cookieHeader.length > MAX_COOKIE_HEADER) {
     throw new BastionError('bad_request', `Cookie header larger than ${MAX_COOKIE_HEADER} bytes.`)
   }
   let clientIp = ctx.remoteAddress ?? 'unknown'
   if (config.trustProxy) {
     // The last hop was added by our own proxy; anything to its left is the client's to forge.
-    const hops = request.headers.get('x-forwarded-for')?.split(',').map((h) => h.trim()).filter(Boolean)
+    const hops = headerOf(request, 'x-forwarded-for')?.split(',').map((h) => h.trim()).filter(Boolean)
     const last = hops?.[hops.length - 1]
     if (last) clientIp = last
   }
@@ -75,8 +76,8 @@ class Info implements RequestInfo {
     if (this.origin) return this.origin
     const { request, config } = this
     if (config.trustProxy) {
-      const proto = firstForwarded(request.headers.get('x-forwarded-proto'))
-      const host = firstForwarded(request.headers.get('x-forwarded-host'))
+      const proto = firstForwarded(headerOf(request, 'x-forwarded-proto'))
+      const host = firstForwarded(headerOf(request, 'x-forwarded-host'))
       if (proto && host && /^https?$/.test(proto)) return (this.origin = `${proto}://${host}`)
     }
     try {
@@ -88,7 +89,7 @@ class Info implements RequestInfo {
 
   get userAgent(): string | null {
     if (this.ua === undefined) {
-      const ua = this.request.headers.get('user-agent')
+      const ua = headerOf(this.request, 'user-agent')
       this.ua = ua ? ua.slice(0, 512) : null
     }
     return this.ua

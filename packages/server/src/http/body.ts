@@ -1,15 +1,16 @@
 import { BastionError } from '../errors.ts'
+import { headerOf } from './header-of.ts'
 
 /**
  * Reads a JSON object body with a hard size limit, counting bytes as they
  * arrive so an oversized or endless body is cut off, not buffered.
  */
 export async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown>> {
-  const type = request.headers.get('content-type') ?? ''
+  const type = headerOf(request, 'content-type') ?? ''
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new BastionError('bad_request', 'Content-Type must be application/json.')
   }
-  const declared = request.headers.get('content-length')
+  const declared = headerOf(request, 'content-length')
   if (declared !== null && Number(declared) > maxBytes) {
     throw new BastionError('payload_too_large', `Body larger than ${maxBytes} bytes.`)
   }

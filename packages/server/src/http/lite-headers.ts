@@ -27,10 +27,16 @@ function checkName(name: string): string {
 
 const isWhitespace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13
 
-function normalizeValue(value: string): string {
+/** A raw value as `Headers` holds it (edge whitespace trimmed), or null for one undici refuses. */
+export function headerValue(value: string): string | null {
   let v = typeof value === 'string' ? value : String(value)
   if (v.length > 0 && (isWhitespace(v.charCodeAt(0)) || isWhitespace(v.charCodeAt(v.length - 1)))) v = v.replace(EDGE_WHITESPACE, '')
-  if (BAD_VALUE.test(v)) throw new TypeError('Headers: invalid header value.')
+  return BAD_VALUE.test(v) ? null : v
+}
+
+function normalizeValue(value: string): string {
+  const v = headerValue(value)
+  if (v === null) throw new TypeError('Headers: invalid header value.')
   return v
 }
 

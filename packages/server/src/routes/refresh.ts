@@ -8,6 +8,7 @@ import { errorResponse, json } from '../http/respond.ts'
 import { legacySuccessorOf, newTokenSalt, parseRefreshToken, refreshTokenFor, verifyRefreshMac } from '../sessions.ts'
 import { CLIENT_ID, proofUrl } from '../services/sessions.ts'
 import type { SessionKind } from '../store.ts'
+import { headerOf } from '../http/header-of.ts'
 
 /**
  * `POST /auth/refresh`: rotates the refresh token (browser cookie, or a
@@ -28,7 +29,7 @@ export const refreshRoutes: RouteFamily = (ctx) => {
       method: 'POST',
       path: `${config.basePath}/refresh`,
       async handler(request, info) {
-        const isJson = /^application\/json/i.test(request.headers.get('content-type') ?? '')
+        const isJson = /^application\/json/i.test(headerOf(request, 'content-type') ?? '')
         const body = isJson ? await readJsonObject(request, config.maxBodyBytes) : {}
         const bearerMode = body.refreshToken !== undefined
         const refuse = (message: string) =>

@@ -7,6 +7,7 @@ import { readJsonObject, stringField } from '../http/body.ts'
 import { json, noContent } from '../http/respond.ts'
 import { refreshTokenSession } from '../sessions.ts'
 import { proofUrl, publicUser } from '../services/sessions.ts'
+import { headerOf } from '../http/header-of.ts'
 
 /** How long a pre-session's CSRF cookie lives, in seconds: enough to fill in a sign-in form. */
 const PRE_SESSION_MAX_AGE = 60 * 60 * 2
@@ -25,7 +26,7 @@ export const sessionRoutes: RouteFamily = (ctx) => {
       async handler(request, info) {
         // Signed in (even with an expired access cookie): hand out, masked, the live session's token.
         // Otherwise start a pre-session. Never replace a live session's token with a pre-session one.
-        const sessionId = request.headers.has('authorization') ? (await auth.authenticate(request, info)).sessionId : await auth.cookieSessionId(info)
+        const sessionId = headerOf(request, 'authorization') !== null ? (await auth.authenticate(request, info)).sessionId : await auth.cookieSessionId(info)
         const session = sessionId ? await sessions.live(sessionId) : null
         const current = singleCookie(info, config.cookies.csrf.name)
         if (session) {
@@ -94,7 +95,7 @@ export const sessionRoutes: RouteFamily = (ctx) => {
       method: 'POST',
       path: `${base}/logout`,
       async handler(request, info) {
-        if (request.headers.has('authorization')) {
+        if (headerOf(request, 'authorization') !== null) {
           const identity = await auth.authenticate(request, info)
           await sessions.revoke(identity.sessionId, 'logout')
           config.log({ level: 'info', event: 'logout', via: 'bearer', user: identity.userId, session: identity.sessionId, ip: info.clientIp })
