@@ -1,3 +1,5 @@
+import { turnQueue } from '../turn-queue.ts'
+
 /**
  * Calls made in the same turn of the event loop, sent together: one statement
  * (one round trip) answers all of them. On PostgreSQL each round trip costs the
@@ -36,15 +38,9 @@ let flushes = 0
 export const batchesSentForTests = (): number => flushes
 
 export function turnBatch<I, O>(send: (inputs: readonly I[]) => Promise<readonly O[]>, options: TurnBatchOptions = {}): TurnBatch<I, O> {
-  const maxBatch = Math.max(1, options.maxBatch ?? 256)
-  let queue: Pending<I, O>[] = []
-  let scheduled = false
+  const enqueue = turnQueue<Pending<I, O>>(flush, options.maxBatch ?? 256)
 
-  function flush(): void {
-    scheduled = false
-    const batch = queue.length > maxBatch ? queue.splice(0, maxBatch) : queue
-    if (batch === queue) queue = []
-    if (queue.length > 0) schedule()
+  function flush(batch: Pending<I, O>[]): void {
     flushes++
     let answers: Promise<readonly O[]>
     try {
@@ -67,18 +63,9 @@ export function turnBatch<I, O>(send: (inputs: readonly I[]) => Promise<readonly
     )
   }
 
-  function schedule(): void {
-    scheduled = true
-    // After the I/O callbacks of this turn: every request read in it (and every reply that let one go on) can join.
-    setImmediate(flush)
-  }
-
   return {
     run(input: I): Promise<O> {
-      return new Promise<O>((resolve, reject) => {
-        queue.push({ input, resolve, reject })
-        if (!scheduled) schedule()
-      })
+      return new Promise<O>((resolve, reject) => enqueue({ input, resolve, reject }))
     },
   }
 }

@@ -1,3 +1,4 @@
+import { turnQueue } from '../turn-queue.ts'
 import type { SqliteDatabase } from './driver.ts'
 
 /**
@@ -35,15 +36,9 @@ interface Pending {
 }
 
 export function groupCommit(db: SqliteDatabase, options: GroupCommitOptions = {}): GroupCommit {
-  const maxBatch = Math.max(1, options.maxBatch ?? 256)
-  let queue: Pending[] = []
-  let scheduled = false
+  const enqueue = turnQueue<Pending>(commit, options.maxBatch ?? 256)
 
-  function flush(): void {
-    scheduled = false
-    const batch = queue.length > maxBatch ? queue.splice(0, maxBatch) : queue
-    if (batch === queue) queue = []
-    if (queue.length > 0) schedule()
+  function commit(batch: Pending[]): void {
     if (batch.length === 1) {
       // Alone: its own transaction, no savepoint.
       const only = batch[0]!
@@ -78,18 +73,9 @@ export function groupCommit(db: SqliteDatabase, options: GroupCommitOptions = {}
     })
   }
 
-  function schedule(): void {
-    scheduled = true
-    // After the I/O callbacks of this turn: every request read in it has had the chance to join.
-    setImmediate(flush)
-  }
-
   return {
     run<T>(body: () => T): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        queue.push({ body, resolve: resolve as (v: unknown) => void, reject })
-        if (!scheduled) schedule()
-      })
+      return new Promise<T>((resolve, reject) => enqueue({ body, resolve: resolve as (v: unknown) => void, reject }))
     },
   }
 }
