@@ -1,8 +1,9 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto'
+import { createPrivateKey, type JsonWebKey as NodeJwk, type KeyObject } from 'node:crypto'
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import { randomToken } from '../crypto/encoding.ts'
 import { open, seal } from '../crypto/secret.ts'
 import { ConfigError } from '../errors.ts'
+import type { JwtSigner } from '../tokens/jws.ts'
 import type { KeyRecord, Store } from '../store.ts'
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256'
@@ -12,9 +13,8 @@ interface LoadedKey {
   record: KeyRecord
   publicKey: CryptoKey
   publicJwk: JWK
-  privateKey: CryptoKey | null
-  /** The private half as node:crypto's `KeyObject`: what signs (synchronously, tokens/jws.ts). */
-  signingKeyObject: KeyObject | null
+  /** The private half as node:crypto's `KeyObject` (it signs synchronously: tokens/jws.ts); null once it no longer signs. */
+  privateKey: KeyObject | null
 }
 
 /**
@@ -73,8 +73,7 @@ export class Keyring {
       }
       const publicJwk = JSON.parse(record.publicJwk) as JWK
       const publicKey = (await importJWK(publicJwk, record.alg)) as CryptoKey
-      let privateKey: CryptoKey | null = null
-      let signingKeyObject: KeyObject | null = null
+      let privateKey: KeyObject | null = null
       if (record.retiredAt === null || record.retiredAt > this.now()) {
         let sealed: string
         try {
@@ -84,11 +83,9 @@ export class Keyring {
             `The signing key ${record.kid} in the store was sealed with a different secret. Start with the secret this store was created with (BASTION_SECRET), or rotate deliberately: every session would end.`,
           )
         }
-        const jwk = JSON.parse(sealed) as JWK
-        privateKey = (await importJWK(jwk, record.alg)) as CryptoKey
-        signingKeyObject = createPrivateKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
+        privateKey = createPrivateKey({ key: JSON.parse(sealed) as NodeJwk, format: 'jwk' })
       }
-      next.set(record.kid, { record, publicKey, publicJwk, privateKey, signingKeyObject })
+      next.set(record.kid, { record, publicKey, publicJwk, privateKey })
     }
     this.keys = next
     // Newest first; instances that raced to create a first key agree on the same one.
@@ -167,10 +164,10 @@ export class Keyring {
     return key.kid
   }
 
-  signingKey(): { kid: string; alg: SigningAlgorithm; key: CryptoKey; keyObject: KeyObject } {
+  signingKey(): JwtSigner {
     const k = this.currentSigner()
-    if (!k || !k.privateKey || !k.signingKeyObject) throw new Error('keyring is not initialised')
-    return { kid: k.record.kid, alg: k.record.alg as SigningAlgorithm, key: k.privateKey, keyObject: k.signingKeyObject }
+    if (!k || !k.privateKey) throw new Error('keyring is not initialised')
+    return { kid: k.record.kid, alg: k.record.alg as SigningAlgorithm, keyObject: k.privateKey }
   }
 
   private usable(k: LoadedKey): boolean {
