@@ -1,14 +1,16 @@
 import net from 'node:net'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { parseCookies } from '../http/cookies.ts'
 import { pathnameOf } from '../http/pathname.ts'
-import { listen, type StartedApp } from './conformance.ts'
+import { ALICE, ALLOWED_ORIGIN, client, CookieJar, createTestBastion, listen, type StartedApp } from './conformance.ts'
 import { Readable } from 'node:stream'
-import { nodeListener, toWebRequest } from './node.ts'
+import { nodeListener, toNodeListener, toWebRequest } from './node.ts'
 import { isNodeRequest, lazyRequestCopies, nodeRequest } from './node-request.ts'
 import { headerOf } from '../http/header-of.ts'
+import { LiteHeaders } from '../http/lite-headers.ts'
+import { json } from '../http/respond.ts'
 
 /** Sends raw bytes on a fresh connection and answers everything the server sent back (it closes the connection). */
 function rawExchange(url: string, bytes: Buffer, timeoutMs = 5000): Promise<string> {
@@ -166,6 +168,39 @@ describe('the lazy Request over an IncomingMessage', () => {
       })
     } finally {
       await server.close()
+    }
+  })
+
+  it("a guarded GET and Bastion's CORS decoration read their headers without building the request's Headers", async () => {
+    const { bastion, cleanup } = await createTestBastion()
+    const server = await listen(
+      createServer(
+        toNodeListener(bastion, async (request, ctx) => {
+          const guarded = await bastion.guard(request, ctx)
+          if (!guarded.ok) return guarded.response
+          // An application that reads a header itself builds them, which shows the count counts.
+          if (new URL(request.url).pathname === '/reads') request.headers.get('x-app')
+          return json({ user: guarded.identity.username })
+        }, { request: 'lazy' }),
+      ),
+    )
+    const built = vi.spyOn(LiteHeaders, 'fromRaw')
+    try {
+      const jar = new CookieJar()
+      const call = client(() => server.url)
+      const { csrfToken } = (await (await call('/auth/csrf', { jar })).json()) as { csrfToken: string }
+      expect((await call('/auth/login', { jar, csrf: csrfToken, body: ALICE })).status).toBe(200)
+      built.mockClear()
+      const me = await call('/me', { jar, headers: { origin: ALLOWED_ORIGIN } })
+      expect(me.status).toBe(200)
+      expect(me.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN)
+      expect(built).not.toHaveBeenCalled()
+      expect((await call('/reads', { jar })).status).toBe(200)
+      expect(built).toHaveBeenCalledTimes(1)
+    } finally {
+      built.mockRestore()
+      await server.close()
+      await cleanup()
     }
   })
 
