@@ -101,6 +101,7 @@ listen(server, async (url) => {
     method: 'POST',
     headers: { cookie: `__Secure-refresh=${shaper.refresh}; __Host-csrf=${shaper.csrf}`, 'x-csrf-token': shaper.csrf },
   })
+  if (refreshed.status !== 200) throw new Error(`the refresh the control copies answered ${refreshed.status}`)
   const headers: string[] = []
   refreshed.headers.forEach((value, name) => {
     if (name !== 'set-cookie' && name !== 'date' && name !== 'connection' && name !== 'keep-alive' && name !== 'content-length') headers.push(name, value)
