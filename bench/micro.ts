@@ -18,6 +18,7 @@ import { parseCookies } from '../packages/server/src/http/cookies.ts'
 import { requestInfo } from '../packages/server/src/guards/request-info.ts'
 import { verifyProof } from '../packages/server/src/dpop/proof.ts'
 import { Keyring } from '../packages/server/src/keys/keyring.ts'
+import { refreshTokenFor } from '../packages/server/src/sessions.ts'
 import { AccessCookie } from '../packages/server/src/tokens/access-cookie.ts'
 import { AccessTokens } from '../packages/server/src/tokens/access-token.ts'
 import { sqliteStore } from '../packages/server/src/stores/sqlite/index.ts'
@@ -200,6 +201,12 @@ export async function runMicro(ms = Number(process.env.BENCH_MICRO_MS ?? 400)): 
   }
   await step('refresh via handle(), unbound session', await refresher(false), REFRESH_OPS)
   await step('refresh via handle(), device-bound (+ DPoP proof)', await refresher(true), REFRESH_OPS)
+  // Parts of a refresh alone (the store here is SQLite in memory: no fsync, unlike the bench's file).
+  await step('refresh part: access token signed (Ed25519, node:crypto)', () => tokens.sign({ userId: 'u', username: 'alice', sessionId, clientId: 'bastion-web' }))
+  const macKey = deriveKey(SECRET, 'refresh-generation')
+  let g = 0
+  await step('refresh part: a refresh token\'s MAC (HMAC-SHA256)', () => refreshTokenFor(macKey, sessionId, 'salt-salt-salt-salt-00', g++))
+  await step('refresh part: session read (SQLite in memory)', () => store.findSession(sessionId))
   const proofPool = Array.from({ length: REFRESH_OPS + 2200 }, () => proofFor('/auth/refresh'))
   let q = 0
   await step('DPoP verifyProof alone (ES256 + thumbprint, jose)', () => verifyProof(proofPool[q++]!, { method: 'POST', url: 'http://localhost/auth/refresh', now: Date.now() }), REFRESH_OPS)
