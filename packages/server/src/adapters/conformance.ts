@@ -430,70 +430,70 @@ export function describeAdapterConformance(name: string, start: StartApp): void 
       }
     })
 
-  // The gateway is a route family like the others, but its answers are streams: every adapter must pass them on as
-  // they come (a buffering adapter would hold a long or endless upstream answer in memory), and hand Bastion the body
-  // of a state-changing request.
-  describe(`${name} adapter: the gateway through it`, () => {
-    let app: StartedApp
-    let up: Upstream
-    let cleanup: () => Promise<void>
-    const call = client(() => app.url)
+    // The gateway is a route family like the others, but its answers are streams: every adapter must pass them on as
+    // they come (a buffering adapter would hold a long or endless upstream answer in memory), and hand Bastion the body
+    // of a state-changing request.
+    describe(`${name} adapter: the gateway through it`, () => {
+      let app: StartedApp
+      let up: Upstream
+      let cleanup: () => Promise<void>
+      const call = client(() => app.url)
 
-    beforeAll(async () => {
-      up = await startUpstream({ jwksUrl: () => `${app.url}/.well-known/jwks.json`, issuer: 'bastion', audience: 'orders-api' })
-      const made = await createTestBastion({ gateway: { upstream: up.url, audience: 'orders-api' } })
-      cleanup = made.cleanup
-      app = await start(made.bastion)
-    })
-    afterAll(async () => {
-      await app?.close()
-      await up?.close()
-      await cleanup?.()
-    })
+      beforeAll(async () => {
+        up = await startUpstream({ jwksUrl: () => `${app.url}/.well-known/jwks.json`, issuer: 'bastion', audience: 'orders-api' })
+        const made = await createTestBastion({ gateway: { upstream: up.url, audience: 'orders-api' } })
+        cleanup = made.cleanup
+        app = await start(made.bastion)
+      })
+      afterAll(async () => {
+        await app?.close()
+        await up?.close()
+        await cleanup?.()
+      })
 
-    async function signIn(): Promise<{ jar: CookieJar; csrf: string }> {
-      const jar = new CookieJar()
-      const pre = (await (await call('/auth/csrf', { jar })).json()) as { csrfToken: string }
-      const login = await call('/auth/login', { jar, csrf: pre.csrfToken, body: ALICE })
-      expect(login.status).toBe(200)
-      return { jar, csrf: ((await login.json()) as { csrfToken: string }).csrfToken }
-    }
-
-    it('streams the upstream answer: the first chunk arrives long before the last', async () => {
-      const { jar } = await signIn()
-      const t0 = Date.now()
-      const res = await call('/gateway/stream?chunks=10', { jar })
-      expect(res.status).toBe(200)
-      const reader = res.body!.getReader()
-      const decoder = new TextDecoder()
-      const first = await reader.read()
-      const firstAt = Date.now() - t0
-      let text = decoder.decode(first.value, { stream: true })
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        text += decoder.decode(value, { stream: true })
+      async function signIn(): Promise<{ jar: CookieJar; csrf: string }> {
+        const jar = new CookieJar()
+        const pre = (await (await call('/auth/csrf', { jar })).json()) as { csrfToken: string }
+        const login = await call('/auth/login', { jar, csrf: pre.csrfToken, body: ALICE })
+        expect(login.status).toBe(200)
+        return { jar, csrf: ((await login.json()) as { csrfToken: string }).csrfToken }
       }
-      const allAt = Date.now() - t0
-      expect(text.trim().split('\n')).toHaveLength(10)
-      // The upstream writes a chunk every 20 ms: a buffered answer would arrive all at once.
-      expect(allAt - firstAt).toBeGreaterThan(100)
-    })
 
-    it('a signed-in POST reaches the upstream with its body; one without its CSRF token does not', async () => {
-      const { jar, csrf } = await signIn()
-      const before = up.seen.length
-      const refused = await call('/gateway/orders', { jar, body: { item: 'x' } })
-      expect(refused.status).toBe(403)
-      expect(up.seen.length).toBe(before)
-      const res = await call('/gateway/orders', { jar, csrf, body: { item: 'book', qty: 2 } })
-      expect(res.status).toBeLessThan(300)
-      const seen = up.seen.at(-1)!
-      expect(seen.method).toBe('POST')
-      expect(JSON.parse(seen.body)).toEqual({ item: 'book', qty: 2 })
-      expect(seen.claims?.aud).toBe('orders-api')
-      expect(seen.headers.cookie).toBeUndefined()
+      it('streams the upstream answer: the first chunk arrives long before the last', async () => {
+        const { jar } = await signIn()
+        const t0 = Date.now()
+        const res = await call('/gateway/stream?chunks=10', { jar })
+        expect(res.status).toBe(200)
+        const reader = res.body!.getReader()
+        const decoder = new TextDecoder()
+        const first = await reader.read()
+        const firstAt = Date.now() - t0
+        let text = decoder.decode(first.value, { stream: true })
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) break
+          text += decoder.decode(value, { stream: true })
+        }
+        const allAt = Date.now() - t0
+        expect(text.trim().split('\n')).toHaveLength(10)
+        // The upstream writes a chunk every 20 ms: a buffered answer would arrive all at once.
+        expect(allAt - firstAt).toBeGreaterThan(100)
+      })
+
+      it('a signed-in POST reaches the upstream with its body; one without its CSRF token does not', async () => {
+        const { jar, csrf } = await signIn()
+        const before = up.seen.length
+        const refused = await call('/gateway/orders', { jar, body: { item: 'x' } })
+        expect(refused.status).toBe(403)
+        expect(up.seen.length).toBe(before)
+        const res = await call('/gateway/orders', { jar, csrf, body: { item: 'book', qty: 2 } })
+        expect(res.status).toBeLessThan(300)
+        const seen = up.seen.at(-1)!
+        expect(seen.method).toBe('POST')
+        expect(JSON.parse(seen.body)).toEqual({ item: 'book', qty: 2 })
+        expect(seen.claims?.aud).toBe('orders-api')
+        expect(seen.headers.cookie).toBeUndefined()
+      })
     })
-  })
   })
 }

@@ -50,7 +50,7 @@ function send(reply: FastifyReply, response: Response): FastifyReply {
   const cookies = response.headers.getSetCookie()
   if (cookies.length > 0) reply.header('set-cookie', cookies)
   const known = knownBody(response)
-  if (known !== undefined && known !== null) return reply.send(known)
+  if (known !== undefined) return reply.send(known)
   // A stream (the gateway's upstream answer) goes on as it comes, with Fastify's backpressure; a client that goes
   // away destroys the Node stream, which cancels the web one and with it the upstream request.
   return reply.send(response.body ? Readable.fromWeb(response.body as NodeReadableStream) : undefined)

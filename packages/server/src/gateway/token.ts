@@ -1,5 +1,4 @@
-import { signJwt } from '../tokens/jws.ts'
-import { randomToken } from '../crypto/encoding.ts'
+import { signAccessToken } from '../tokens/jws.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import type { AccessClaims } from '../tokens/access-token.ts'
 
@@ -42,16 +41,15 @@ export class GatewayTokens {
     // Reused only while signed by the current key and more than half its life remains.
     if (hit && hit.kid === kid && hit.exp - nowSeconds > this.options.ttl / 2) return hit.token
     const exp = Math.min(nowSeconds + this.options.ttl, claims.exp)
-    const token = signJwt(signer, 'at+jwt', {
-      client_id: 'bastion-gateway',
-      sid: claims.sid,
-      preferred_username: claims.preferred_username,
-      iss: this.options.issuer,
-      aud: this.options.audience,
-      sub: claims.sub,
-      iat: nowSeconds,
-      exp,
-      jti: randomToken(16),
+    const token = signAccessToken(signer, {
+      issuer: this.options.issuer,
+      audience: this.options.audience,
+      subject: claims.sub,
+      sessionId: claims.sid,
+      username: claims.preferred_username,
+      clientId: 'bastion-gateway',
+      issuedAt: nowSeconds,
+      expiresAt: exp,
     })
     if (this.cache.size >= this.cacheSize) {
       const oldest = this.cache.keys().next().value

@@ -10,9 +10,9 @@
  */
 export const HEADER_OF: unique symbol = Symbol('bastion.headerOf')
 
-type Peekable = { readonly headers: { get(name: string): string | null }; readonly [HEADER_OF]?: (lowerName: string) => string | null }
+type Peekable = { readonly headers: { get(name: string): string | null }; readonly [HEADER_OF]?: (name: string) => string | null }
 
-/** `request.headers.get(name)` for a lower-case `name`, without building the Headers where the request can avoid it. */
+/** `request.headers.get(name)` (any case), without building the Headers where the request can avoid it. */
 export function headerOf(request: { readonly headers: { get(name: string): string | null } }, name: string): string | null {
   const peek = (request as Peekable)[HEADER_OF]
   return typeof peek === 'function' ? peek.call(request, name) : request.headers.get(name)

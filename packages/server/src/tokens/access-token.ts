@@ -1,6 +1,5 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose'
-import { randomToken } from '../crypto/encoding.ts'
-import { signJwt } from './jws.ts'
+import { signAccessToken } from './jws.ts'
 import { BastionError } from '../errors.ts'
 import { ALLOWED_ALGORITHMS, type Keyring } from '../keys/keyring.ts'
 import { AccessCookie, OtherFormat } from './access-cookie.ts'
@@ -74,16 +73,15 @@ export class AccessTokens {
   async sign(subject: { userId: string; username: string; sessionId: string; clientId: string }): Promise<SignedAccessToken> {
     const iat = Math.floor(this.options.now() / 1000)
     const exp = iat + this.options.ttl
-    const token = signJwt(this.keyring.signingKey(), 'at+jwt', {
-      client_id: subject.clientId,
-      sid: subject.sessionId,
-      preferred_username: subject.username,
-      iss: this.options.issuer,
-      aud: this.options.audience,
-      sub: subject.userId,
-      iat,
-      exp,
-      jti: randomToken(16),
+    const token = signAccessToken(this.keyring.signingKey(), {
+      issuer: this.options.issuer,
+      audience: this.options.audience,
+      subject: subject.userId,
+      sessionId: subject.sessionId,
+      username: subject.username,
+      clientId: subject.clientId,
+      issuedAt: iat,
+      expiresAt: exp,
     })
     return { token, cookie: await this.cookieValue(token), expiresAt: exp * 1000 }
   }

@@ -1,4 +1,5 @@
 import { sign, type KeyObject } from 'node:crypto'
+import { randomToken } from '../crypto/encoding.ts'
 import type { SigningAlgorithm } from '../keys/keyring.ts'
 
 /** A private key ready to sign, as the keyring hands it out. */
@@ -37,4 +38,33 @@ export function signJwt(signer: JwtSigner, typ: string, claims: Readonly<Record<
       ? sign(null, data, signer.keyObject)
       : sign('sha256', data, { key: signer.keyObject, dsaEncoding: 'ieee-p1363' })
   return `${input}.${signature.toString('base64url')}`
+}
+
+/** What an access token says (RFC 9068): who, for which session and client, issued by whom for whom, and when. */
+export interface AccessTokenClaims {
+  issuer: string
+  audience: string
+  /** The user id (`sub`). */
+  subject: string
+  sessionId: string
+  username: string
+  clientId: string
+  /** Seconds since the epoch. */
+  issuedAt: number
+  expiresAt: number
+}
+
+/** An `at+jwt` access token with a fresh `jti`: the one shape Bastion issues, to browsers, native clients and upstreams. */
+export function signAccessToken(signer: JwtSigner, c: AccessTokenClaims): string {
+  return signJwt(signer, 'at+jwt', {
+    client_id: c.clientId,
+    sid: c.sessionId,
+    preferred_username: c.username,
+    iss: c.issuer,
+    aud: c.audience,
+    sub: c.subject,
+    iat: c.issuedAt,
+    exp: c.expiresAt,
+    jti: randomToken(16),
+  })
 }

@@ -297,8 +297,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   const rotations = groupCommit(db)
 
-  const ownerOf = (session: SessionRecord): UserRecord | null => {
-    const r = stmt('SELECT * FROM users WHERE id = ?').get<UserRow>(session.userId)
+  const userById = (id: string): UserRecord | null => {
+    const r = stmt('SELECT * FROM users WHERE id = ?').get<UserRow>(id)
     return r === undefined ? null : toUser(r)
   }
 
@@ -316,7 +316,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       ).run(now, refreshExpiresAt, now, sessionId, seen.generation, now, now).changes
       if (Number(moved) === 1) {
         const session: SessionRecord = { ...seen, generation: seen.generation + 1, lastUsedAt: now, rotatedAt: now, refreshExpiresAt }
-        return { kind: 'rotated', session, owner: ownerOf(session) }
+        return { kind: 'rotated', session, owner: userById(session.userId) }
       }
     }
     const row = getSession(sessionId)
@@ -360,13 +360,13 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       )
       // A legacy token moving to the generation format starts its grace like any rotated token.
       if ('legacyHash' in presented) stmt('UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?').run(now, presented.legacyHash)
-      return { kind: 'rotated', session: next, owner: ownerOf(next) }
+      return { kind: 'rotated', session: next, owner: userById(next.userId) }
     }
     if (generation > session.generation) return { kind: 'invalid', session }
     if (generation === session.generation - 1 && previousRotatedAt !== null && now - previousRotatedAt <= graceMs) {
       stmt('UPDATE sessions SET last_used_at = ? WHERE id = ?').run(now, session.id)
       const graced = { ...session, lastUsedAt: now }
-      return { kind: 'grace', session: graced, owner: ownerOf(graced) }
+      return { kind: 'grace', session: graced, owner: userById(graced.userId) }
     }
     stmt('UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ?').run(now, 'refresh_token_reuse', session.id)
     return { kind: 'reused', session: { ...session, revokedAt: now, revokedReason: 'refresh_token_reuse' } }
@@ -434,11 +434,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         const r = stmt('SELECT * FROM users WHERE username = ?').get<UserRow>(username)
         return r === undefined ? null : toUser(r)
       }),
-    findUserById: (id) =>
-      run(() => {
-        const r = stmt('SELECT * FROM users WHERE id = ?').get<UserRow>(id)
-        return r === undefined ? null : toUser(r)
-      }),
+    findUserById: (id) => run(() => userById(id)),
     setPasswordHash: (userId, passwordHash) =>
       run(() => {
         stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId)
