@@ -422,6 +422,9 @@ interface Pooled {
   busy: boolean
 }
 
+/** What a browser sends with a refresh: the refresh and CSRF cookies, and the CSRF header. */
+const refreshHeaders = (s: Pooled): Record<string, string> => ({ cookie: `__Secure-refresh=${s.refresh}; __Host-csrf=${s.csrf}`, 'x-csrf-token': s.csrf })
+
 /**
  * Each request presents a live refresh token of its own (never one in flight)
  * and keeps the rotated successor for a later request. A run that ends drops
@@ -448,7 +451,7 @@ function refreshRequests(pool: Pooled[]): { requests: autocannon.Request[]; rese
         const s = pick()
         s.busy = true
         ;(context as { s?: Pooled }).s = s
-        return { ...req, headers: { cookie: `__Secure-refresh=${s.refresh}; __Host-csrf=${s.csrf}`, 'x-csrf-token': s.csrf } }
+        return { ...req, headers: refreshHeaders(s) }
       },
       onResponse: (status, _body, context, headers) => {
         const s = (context as { s?: Pooled }).s
@@ -473,7 +476,7 @@ function refreshControlRequests(pool: Pooled[]): autocannon.Request[] {
       path: '/api/refresh-control',
       setupRequest: (req) => {
         const s = pool[next++ % pool.length]!
-        return { ...req, headers: { cookie: `__Secure-refresh=${s.refresh}; __Host-csrf=${s.csrf}`, 'x-csrf-token': s.csrf } }
+        return { ...req, headers: refreshHeaders(s) }
       },
     },
   ]
