@@ -207,6 +207,8 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   }
 
   function decorate(request: RequestHead, response: Response): Response {
+    // No SPA origin is allowed: nothing to add, and no header to read.
+    if (config.allowedOrigins.size === 0) return response
     for (const [k, v] of Object.entries(appCorsHeaders(request))) {
       if (k === 'Vary') response.headers.append(k, v)
       else response.headers.set(k, v)

@@ -43,6 +43,21 @@ describe('router', () => {
     expect(router.has('/elsewhere')).toBe(false)
   })
 
+  it('has(path) says whether any method matches, with or without a route starting with a parameter', () => {
+    const paths = ['/auth/session', '/auth/sessions/x', '/auth/oauth/a/callback', '/gateway', '/gateway/a/b', '/gatewayx', '/', '/api/me', '/x/y', '/auth', '/authx/session', '']
+    const rooted = createRouter([
+      { method: 'GET', path: '/auth/session', handler: h('session') },
+      { method: 'GET', path: '/:tenant/me', handler: h('tenant') },
+    ])
+    for (const r of [router, rooted]) {
+      for (const p of [...paths, '/t1/me', '/t1/me/x']) {
+        expect(r.has(p), p).toBe(['GET', 'POST', 'DELETE', 'PATCH'].some((m) => r.match(m, p) !== null))
+      }
+    }
+    expect(rooted.has('/t1/me')).toBe(true)
+    expect(router.has('/api/me')).toBe(false)
+  })
+
   it('refuses two handlers for one method and path', () => {
     expect(() => createRouter([
       { method: 'GET', path: '/a', handler: h('1') },

@@ -42,6 +42,15 @@ export function createRouter(routes: Route[]): Router {
     p.byMethod.set(r.method, r.handler)
   }
 
+  // Every first segment a route can have ('auth', '.well-known', …): a path starting with any other matches nothing,
+  // which `has` answers without trying the patterns (it is asked about every application request). Unknown when a
+  // route starts with a parameter or a wildcard.
+  const firstOf = (path: string) => {
+    const end = path.indexOf('/', 1)
+    return end < 0 ? path : path.slice(0, end)
+  }
+  const firsts: Set<string> | null = routes.some((r) => /^\/(:|\*)/.test(r.path)) ? null : new Set(routes.map((r) => firstOf(r.path)))
+
   function matchPattern(p: Pattern, parts: string[]): RouteParams | null {
     if (p.prefix ? parts.length < p.segments.length : parts.length !== p.segments.length) return null
     let params: Record<string, string> | undefined
@@ -84,6 +93,7 @@ export function createRouter(routes: Route[]): Router {
     },
     has(path) {
       if (exact.has(path)) return true
+      if (firsts !== null && !firsts.has(firstOf(path))) return false
       const parts = path.split('/')
       return patterns.some((p) => matchPattern(p, parts) !== null)
     },

@@ -235,16 +235,26 @@ describe('the lazy Request over an IncomingMessage', () => {
     }
   })
 
-  it("aborts the request's signal when the client goes away before the answer, and not after a complete one", async () => {
+  it("aborts the request's signal when the client goes away before the answer (also when first read after), and not after a complete one", async () => {
     let aborted: (reason: unknown) => void = () => {}
     const abortSeen = new Promise<unknown>((resolve) => (aborted = resolve))
     let finishedSignal: AbortSignal | undefined
+    let lateSignal: AbortSignal | undefined
+    let lateRead: () => void = () => {}
+    const lateSeen = new Promise<void>((resolve) => (lateRead = resolve))
     const server = await listen(
       createServer(
         nodeListener(async (request) => {
           if (new URL(request.url).pathname === '/quick') {
             finishedSignal = request.signal
             return new Response('ok')
+          }
+          if (new URL(request.url).pathname === '/late') {
+            // The signal first read after the client has gone: already aborted.
+            await new Promise((r) => setTimeout(r, 300))
+            lateSignal = request.signal
+            lateRead()
+            return new Response('too late')
           }
           request.signal.addEventListener('abort', () => aborted(request.signal.reason))
           // Never answers on its own: only the abort ends it (bounded by the test's timeout).
@@ -262,6 +272,12 @@ describe('the lazy Request over an IncomingMessage', () => {
       expect((reason as DOMException).name).toBe('AbortError')
       await new Promise((r) => setTimeout(r, 50))
       expect(finishedSignal?.aborted).toBe(false)
+      const late = net.connect(Number(new URL(server.url).port), '127.0.0.1', () => late.write('GET /late HTTP/1.1\r\nHost: x\r\n\r\n'))
+      await new Promise((r) => setTimeout(r, 100))
+      late.destroy()
+      await lateSeen
+      expect(lateSignal?.aborted).toBe(true)
+      expect((lateSignal?.reason as DOMException).name).toBe('AbortError')
     } finally {
       await server.close()
     }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { HEADER_OF } from '../http/header-of.ts'
@@ -25,8 +25,6 @@ const UNDICI_SYMBOLS: symbol[] = Object.getOwnPropertySymbols(new Request('http:
  */
 export const lazyRequestCopies: boolean = UNDICI_SYMBOLS.length > 0
 
-/** Called by the listener when the client closes the connection before the answer is finished. */
-export const clientGone: unique symbol = Symbol('bastion.clientGone')
 const real: unique symbol = Symbol('bastion.realRequest')
 
 export interface NodeRequestOptions {
@@ -34,6 +32,12 @@ export interface NodeRequestOptions {
   scheme?: 'http' | 'https'
   /** Path and query, when a framework rewrote `req.url` (default: `req.url`). */
   path?: string
+  /**
+   * The answer to `req`: when given, `signal` aborts if it closes before it is
+   * finished (the client went away). Watched only once `signal` is read, so a
+   * request that never reads it costs no listener.
+   */
+  response?: ServerResponse
 }
 
 /**
@@ -78,14 +82,15 @@ class NodeRequest {
   readonly #req: IncomingMessage
   readonly #scheme: 'http' | 'https'
   readonly #target: string
+  readonly #res: ServerResponse | undefined
   #url: string | undefined
   #headers: LiteHeaders | undefined
-  #abort: AbortController | undefined
-  #gone = false;
+  #abort: AbortController | undefined;
   [real]: Request | undefined
 
   constructor(req: IncomingMessage, options: NodeRequestOptions) {
     this.#req = req
+    this.#res = options.response
     this.#scheme = options.scheme ?? ((req.socket as Partial<TLSSocket> | null)?.encrypted ? 'https' : 'http')
     this.#target = options.path ?? req.url ?? '/'
   }
@@ -126,8 +131,13 @@ class NodeRequest {
 
   get signal(): AbortSignal {
     if (!this.#abort) {
-      this.#abort = new AbortController()
-      if (this.#gone) this.#abort.abort(goneReason())
+      const abort = (this.#abort = new AbortController())
+      const res = this.#res
+      if (res && !res.writableFinished) {
+        // Node marks a response destroyed when its connection closes: a client gone before the first read is seen here.
+        if (res.destroyed) abort.abort(goneReason())
+        else res.once('close', () => res.writableFinished || abort.abort(goneReason()))
+      }
     }
     return this.#abort.signal
   }
@@ -139,11 +149,6 @@ class NodeRequest {
 
   get bodyUsed(): boolean {
     return this[real] ? this[real].bodyUsed : false
-  }
-
-  [clientGone](): void {
-    this.#gone = true
-    this.#abort?.abort(goneReason())
   }
 
   /** The undici Request this one stands for, made once, sharing this one's headers, signal and body. */
@@ -204,7 +209,7 @@ export function nodeRequest(req: IncomingMessage, options: NodeRequestOptions = 
   return new NodeRequest(req, options) as unknown as Request
 }
 
-/** Whether `request` is one made by `nodeRequest` (so that the listener can signal a disconnect). */
-export function isNodeRequest(request: unknown): request is Request & { [clientGone](): void } {
+/** Whether `request` is one made by `nodeRequest`. */
+export function isNodeRequest(request: unknown): boolean {
   return request instanceof NodeRequest
 }

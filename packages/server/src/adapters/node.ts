@@ -4,8 +4,8 @@ import type { Bastion, RequestContext, RequestHead } from '../bastion.ts'
 import { BastionError } from '../errors.ts'
 import { errorResponse, knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
-import { clientGone, isNodeRequest, lazyBody, lazyRequestCopies, nodeRequest, requestUrl } from './node-request.ts'
-import { writeWebResponse } from './write-response.ts'
+import { lazyBody, lazyRequestCopies, nodeRequest, requestUrl } from './node-request.ts'
+import { writeResponse, writeWebResponse } from './write-response.ts'
 
 export { nodeRequest, type NodeRequestOptions } from './node-request.ts'
 export { writeWebResponse } from './write-response.ts'
@@ -160,23 +160,27 @@ export function nodeListener(handler: (request: Request, ctx: RequestContext) =>
         return
       }
     }
-    let request: Request
     let answer: Promise<Response>
-    const abort = undici ? new AbortController() : undefined
+    let abort: AbortController | undefined
     try {
-      request = abort ? toWebRequest(req, options.scheme, { signal: abort.signal }) : nodeRequest(req, { scheme: options.scheme })
+      let request: Request
+      if (undici) {
+        abort = new AbortController()
+        request = toWebRequest(req, options.scheme, { signal: abort.signal })
+      } else request = nodeRequest(req, { scheme: options.scheme, response: res })
       answer = handler(request, contextOf(req))
     } catch {
       // A method undici refuses (TRACE) or a handler that throws before its first await: never an uncaught exception.
       return unavailable(res)
     }
-    const lazy = isNodeRequest(request) ? request : undefined
-    res.once('close', () => {
-      if (res.writableFinished) return
-      if (lazy) lazy[clientGone]()
-      else abort?.abort(new DOMException('The client closed the connection before the answer was complete.', 'AbortError'))
-    })
-    answer.then((response) => writeWebResponse(res, response, req.method)).catch(() => unavailable(res))
+    // The lazy request watches the connection itself, once its signal is read.
+    const undiciAbort = abort
+    if (undiciAbort) {
+      res.once('close', () => {
+        if (!res.writableFinished) undiciAbort.abort(new DOMException('The client closed the connection before the answer was complete.', 'AbortError'))
+      })
+    }
+    answer.then((response) => writeResponse(res, response, req.method ?? 'GET')).catch(() => unavailable(res))
   }
 }
 

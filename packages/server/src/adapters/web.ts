@@ -11,14 +11,19 @@ export type AppHandler = (request: Request, ctx: RequestContext) => Response | P
  * so an application route costs no URL parse or header read here.
  */
 export function composeHandler(bastion: Bastion, app: AppHandler): (request: Request, ctx?: RequestContext) => Promise<Response> {
-  return async (request, ctx = {}) => {
+  // Promises chained by hand, not async functions: an application request is one promise here beyond the app's own.
+  const toApp = (request: Request, ctx: RequestContext): Promise<Response> => {
+    try {
+      return Promise.resolve(app(request, ctx)).then((response) => bastion.decorate(request, response))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+  return (request, ctx = {}) => {
     const path = pathnameOf(request)
     // No pathname (a URL that cannot be parsed): Bastion's handle answers it with its own error.
-    if (path === null || bastion.answers(request.method, path)) {
-      const own = await bastion.handle(request, ctx)
-      if (own) return own
-    }
-    return bastion.decorate(request, await app(request, ctx))
+    if (path === null || bastion.answers(request.method, path)) return bastion.handle(request, ctx).then((own) => own ?? toApp(request, ctx))
+    return toApp(request, ctx)
   }
 }
 

@@ -32,23 +32,48 @@ function outgoingHeaders(headers: Headers): Record<string, string | string[]> {
   return out
 }
 
-export async function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {
+/** Writes `response` to `res`; resolves once all of it is written (a streamed body, chunk by chunk). */
+export function writeWebResponse(res: ServerResponse, response: Response, method = 'GET'): Promise<void> {
+  try {
+    return writeResponse(res, response, method) ?? WRITTEN
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}
+
+const WRITTEN: Promise<void> = Promise.resolve()
+
+/**
+ * `writeWebResponse` for the Node listener: `undefined` when the answer was
+ * written at once (no body, or one whose bytes were known), so that the common
+ * answer costs no promise; a promise while a body is still being copied.
+ */
+export function writeResponse(res: ServerResponse, response: Response, method: string): Promise<void> | undefined {
   const headers = outgoingHeaders(response.headers)
   // The source first: asking a LiteResponse for its `body` would build the undici Response it exists to avoid.
-  let source = bodySource(response)
+  const source = bodySource(response)
   if (method === 'HEAD' || (source === undefined && response.body === null)) {
     res.writeHead(response.status, headers)
     res.end()
-    return
+    return undefined
   }
-  if (source instanceof Blob) source = new Uint8Array(await source.arrayBuffer())
+  if (source instanceof Blob) return source.arrayBuffer().then((bytes) => writeKnown(res, response.status, headers, new Uint8Array(bytes)))
   if (source !== undefined) {
-    // The length of what is written, never one the application declared: a wrong length breaks the connection.
-    headers['content-length'] = String(typeof source === 'string' ? Buffer.byteLength(source) : source.byteLength)
-    res.writeHead(response.status, headers)
-    res.end(source)
-    return
+    writeKnown(res, response.status, headers, source)
+    return undefined
   }
+  return writeStream(res, response, headers)
+}
+
+function writeKnown(res: ServerResponse, status: number, headers: Record<string, string | string[]>, source: string | Uint8Array): void {
+  // The length of what is written, never one the application declared: a wrong length breaks the connection.
+  headers['content-length'] = String(typeof source === 'string' ? Buffer.byteLength(source) : source.byteLength)
+  res.writeHead(status, headers)
+  res.end(source)
+}
+
+/** A body known only as a web stream: copied with backpressure. */
+async function writeStream(res: ServerResponse, response: Response, headers: Record<string, string | string[]>): Promise<void> {
   const reader = response.body!.getReader()
   if (STATE === undefined) {
     // Node 24+: undici keeps a body's source in a private field. A body made from a string, bytes or a Blob is one
