@@ -1,4 +1,4 @@
-import { hmac, randomToken, safeEqual, sha256 } from './crypto/encoding.ts'
+import { hmacBase64url, randomToken, safeEqual, sha256 } from './crypto/encoding.ts'
 
 /**
  * Refresh tokens are `<sessionId>.<generation>.<mac>`, where the MAC is an
@@ -24,7 +24,7 @@ export const newSessionId = (): string => randomToken(18)
 export const newTokenSalt = (): string => randomToken(16)
 
 const tokenMac = (key: Uint8Array, sessionId: string, salt: string, generation: number): string =>
-  hmac(key, `refresh:${sessionId}:${salt}:${generation}`).toString('base64url')
+  hmacBase64url(key, `refresh:${sessionId}:${salt}:${generation}`)
 
 /** The refresh token of one generation of a session. */
 export function refreshTokenFor(key: Uint8Array, sessionId: string, salt: string, generation: number): string {
@@ -71,5 +71,5 @@ export const isValidUsername = (username: string): boolean => USERNAME_RE.test(u
  * its next refresh moves it to the generation format.
  */
 export function legacySuccessorOf(key: Uint8Array, refreshToken: string, sessionId: string): string {
-  return `${sessionId}.${hmac(key, `refresh-successor:${refreshToken}`).toString('base64url')}`
+  return `${sessionId}.${hmacBase64url(key, `refresh-successor:${refreshToken}`)}`
 }

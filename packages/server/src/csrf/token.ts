@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto'
-import { hmac, safeEqual } from '../crypto/encoding.ts'
+import { hmacBase64url, randomBuffer, randomToken, safeEqual } from '../crypto/encoding.ts'
 
 /**
  * Signed double-submit CSRF tokens (OWASP "signed double-submit cookie").
@@ -18,11 +17,11 @@ const MASKED_PREFIX = 'm.'
 
 function mac(key: Uint8Array, binding: CsrfBinding, nonce: string): string {
   const subject = binding.kind === 'pre' ? 'pre' : `session:${binding.sessionId}`
-  return hmac(key, `csrf:${subject}:${nonce}`).toString('base64url')
+  return hmacBase64url(key, `csrf:${subject}:${nonce}`)
 }
 
 export function mintCsrfToken(key: Uint8Array, binding: CsrfBinding): string {
-  const nonce = randomBytes(16).toString('base64url')
+  const nonce = randomToken(16)
   return `${KIND_LETTER[binding.kind]}.${nonce}.${mac(key, binding, nonce)}`
 }
 
@@ -46,7 +45,7 @@ export const claimsSession = (token: string): boolean => token.startsWith('s.')
  */
 export function maskToken(token: string): string {
   const raw = Buffer.from(token, 'utf8')
-  const pad = randomBytes(raw.length)
+  const pad = randomBuffer(raw.length)
   const out = Buffer.alloc(raw.length)
   for (let i = 0; i < raw.length; i++) out[i] = raw[i]! ^ pad[i]!
   return MASKED_PREFIX + Buffer.concat([pad, out]).toString('base64url')
