@@ -202,6 +202,7 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   }
 
   function appCorsHeaders(request: RequestHead): Record<string, string> {
+    if (config.allowedOrigins.size === 0) return {}
     const cors = corsHeaders(request, config) ?? {}
     return config.allowedOrigins.size > 0 ? { ...cors, Vary: 'Origin' } : cors
   }

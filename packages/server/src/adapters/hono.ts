@@ -15,16 +15,52 @@
  * endpoints' bodies and leaves every other request's body to the application.
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import type { Bastion, Identity, RequestContext } from '../bastion.ts'
+import type { Bastion, Identity, RequestContext, RequestHead } from '../bastion.ts'
+import { HEADER_OF } from '../http/header-of.ts'
+import { rawHeaderOf } from '../http/lite-headers.ts'
 
 /** The variables `requireAuth` sets: `c.get('auth')` is the request's `Identity`. */
 export type BastionVariables = { auth: Identity }
 export type BastionEnv = { Variables: BastionVariables }
 
+/** What `@hono/node-server` passes as `c.env`: the IncomingMessage the request came from. */
+type NodeBindings = { incoming?: { socket?: { remoteAddress?: string }; rawHeaders?: unknown } } | undefined
+
 /** The peer address, where the runtime exposes one (`@hono/node-server` passes the IncomingMessage as `c.env.incoming`). */
 function contextOf(c: Context): RequestContext {
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined
-  return { remoteAddress: env?.incoming?.socket?.remoteAddress ?? null }
+  return { remoteAddress: (c.env as NodeBindings)?.incoming?.socket?.remoteAddress ?? null }
+}
+
+/**
+ * The request as the guards read it. On `@hono/node-server` its headers are
+ * read off the IncomingMessage's raw pairs, as `c.req.raw.headers` would show
+ * them: asked for `headers`, its lightweight request builds an undici
+ * `Headers` of every header, which cost a cookie-authenticated route about
+ * 10 µs more than the guard itself. Elsewhere, the request itself.
+ */
+function headOf(c: Context): RequestHead {
+  const pairs = (c.env as NodeBindings)?.incoming?.rawHeaders
+  return Array.isArray(pairs) ? new RawPairsHead(c.req.raw, pairs as string[]) : c.req.raw
+}
+
+/** A request whose header lookups (`headerOf`) scan the raw pairs; anything else is the request's own. */
+class RawPairsHead implements RequestHead {
+  constructor(
+    private readonly request: Request,
+    private readonly pairs: string[],
+  ) {}
+  get method(): string {
+    return this.request.method
+  }
+  get url(): string {
+    return this.request.url
+  }
+  get headers(): Headers {
+    return this.request.headers
+  }
+  [HEADER_OF](name: string): string | null {
+    return rawHeaderOf(this.pairs, name)
+  }
 }
 
 /**
@@ -40,7 +76,7 @@ export function bastionHono(bastion: Bastion): MiddlewareHandler {
       if (response) return response
     }
     await next()
-    for (const [name, value] of Object.entries(bastion.corsHeaders(c.req.raw))) c.header(name, value, { append: name === 'Vary' })
+    for (const [name, value] of Object.entries(bastion.corsHeaders(headOf(c)))) c.header(name, value, { append: name === 'Vary' })
     return undefined
   }
 }
@@ -52,7 +88,7 @@ export function bastionHono(bastion: Bastion): MiddlewareHandler {
  */
 export function requireAuth(bastion: Bastion): MiddlewareHandler<BastionEnv> {
   return async (c, next) => {
-    const result = await bastion.guard(c.req.raw, contextOf(c))
+    const result = await bastion.guard(headOf(c), contextOf(c))
     if (!result.ok) return result.response
     c.set('auth', result.identity)
     await next()

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { HEADER_OF } from '../http/header-of.ts'
-import { LiteHeaders, headerValue } from '../http/lite-headers.ts'
+import { LiteHeaders, rawHeaderOf } from '../http/lite-headers.ts'
 import { REQUEST_TARGET } from '../http/pathname.ts'
 
 /**
@@ -114,19 +114,7 @@ class NodeRequest {
 
   /** `headers.get(name)` read off the raw pairs, building no `Headers` (http/header-of.ts). */
   [HEADER_OF](name: string): string | null {
-    if (this.#headers) return this.#headers.get(name)
-    const lower = name.toLowerCase()
-    const raw = this.#req.rawHeaders
-    let found: string | null = null
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const n = raw[i]!
-      if (n.length !== lower.length || (n !== lower && n.toLowerCase() !== lower)) continue
-      // The value as LiteHeaders would hold it; one it would drop is skipped.
-      const v = headerValue(raw[i + 1]!)
-      if (v === null) continue
-      found = found === null ? v : found + (lower === 'cookie' ? '; ' : ', ') + v
-    }
-    return found
+    return this.#headers ? this.#headers.get(name) : rawHeaderOf(this.#req.rawHeaders, name)
   }
 
   get signal(): AbortSignal {

@@ -34,6 +34,24 @@ export function headerValue(value: string): string | null {
   return BAD_VALUE.test(v) ? null : v
 }
 
+/**
+ * `headers.get(name)` of the Headers that raw header pairs (`IncomingMessage.rawHeaders`) would make, read off the
+ * pairs without making it: names matched without case, values as `headerValue` keeps them (one it would drop is
+ * skipped), repeated ones joined with ", ", or "; " for `cookie`.
+ */
+export function rawHeaderOf(raw: readonly string[], name: string): string | null {
+  const lower = name.toLowerCase()
+  let found: string | null = null
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i]!
+    if (n.length !== lower.length || (n !== lower && n.toLowerCase() !== lower)) continue
+    const v = headerValue(raw[i + 1]!)
+    if (v === null) continue
+    found = found === null ? v : found + (lower === 'cookie' ? '; ' : ', ') + v
+  }
+  return found
+}
+
 function normalizeValue(value: string): string {
   const v = headerValue(value)
   if (v === null) throw new TypeError('Headers: invalid header value.')
