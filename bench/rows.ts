@@ -8,7 +8,7 @@
 export interface Row {
   id: string
   group: string
-  stack: 'ceiling' | 'bastion' | 'bastion-demo' | 'bastion-web' | 'bastion-express' | 'peer-express' | 'peer-better-auth' | 'argon2'
+  stack: 'ceiling' | 'bastion' | 'bastion-demo' | 'bastion-web' | 'bastion-hono' | 'bastion-express' | 'peer-express' | 'peer-better-auth' | 'argon2'
   label: string
   rps: number
   p50: number | null
