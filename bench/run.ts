@@ -387,6 +387,8 @@ async function throughput(): Promise<void> {
     await group('bastion-demo', demo.ready.pid, [
       { id: 'demo.public', stack: 'bastion-demo', label: 'Demo bank (web adapter)  GET /api/public', target: { url: `${du}/api/public` }, baseline: 'ceiling' },
       { id: 'demo.me', stack: 'bastion-demo', label: 'Demo bank (web adapter)  GET /api/me, cookie', target: { url: `${du}/api/me`, headers: { cookie: demo.ready.cookie as string } }, baseline: 'demo.public' },
+      // The control: /api/public with the cookies a signed-in browser sends to every path of the origin.
+      { id: 'demo.public.cookies', stack: 'bastion-demo', label: 'Demo bank (web adapter)  control: GET /api/public with the cookies', target: { url: `${du}/api/public`, headers: { cookie: demo.ready.cookie as string } }, baseline: 'demo.public' },
       { id: 'demo.transfer', stack: 'bastion-demo', label: 'Demo bank (web adapter)  POST /api/transfer, CSRF', target: transferTarget(du, demo.ready.cookie as string, { 'x-csrf-token': demo.ready.csrf as string }, du), baseline: 'demo.public' },
     ])
     await demo.stop()
@@ -830,6 +832,7 @@ const targets = [
   { name: '(not a target) toNodeListener GET /api/me, lazy ÷ undici Request', value: ratioOf('web.me', 'web.undici.me'), goal: 1, byCpu: cpuRatioOf('web.me', 'web.undici.me') },
   { name: '(not a target) SQLite: refresh ÷ its control (the HTTP bytes alone)', value: ratioOf('refresh.sqlite', 'refresh.sqlite.control'), goal: 0.25, byCpu: cpuRatioOf('refresh.sqlite', 'refresh.sqlite.control') },
   { name: '(not a target) PostgreSQL: refresh ÷ its control (the HTTP bytes alone)', value: ratioOf('refresh.postgres', 'refresh.postgres.control'), goal: 0.25, byCpu: cpuRatioOf('refresh.postgres', 'refresh.postgres.control') },
+  { name: '(not a target) Demo bank GET /api/me ÷ its /api/public with the same cookies', value: ratioOf('demo.me', 'demo.public.cookies'), goal: 0.9, byCpu: cpuRatioOf('demo.me', 'demo.public.cookies') },
   { name: '(not a target) GET /api/me ÷ the control (security alone)', value: ratioOf('bastion.me', 'bastion.control'), goal: 0.9, byCpu: cpuRatioOf('bastion.me', 'bastion.control') },
   { name: '(not a target) GET /api/me, jwe cookie ÷ jws cookie', value: ratioOf('bastion.me.jwe', 'bastion.me'), goal: 0.9, byCpu: cpuRatioOf('bastion.me.jwe', 'bastion.me') },
   { name: '(not a target) Bastion on Express ÷ Express + jsonwebtoken, /api/me', value: ratioOf('bexpress.me', 'pexpress.me'), goal: 5, byCpu: cpuRatioOf('bexpress.me', 'pexpress.me') },

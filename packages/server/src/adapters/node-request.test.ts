@@ -7,7 +7,7 @@ import { pathnameOf } from '../http/pathname.ts'
 import { ALICE, ALLOWED_ORIGIN, client, CookieJar, createTestBastion, listen, type StartedApp } from './conformance.ts'
 import { Readable } from 'node:stream'
 import { nodeListener, toNodeListener, toWebRequest } from './node.ts'
-import { isNodeRequest, lazyRequestCopies, nodeRequest } from './node-request.ts'
+import { isNodeRequest, lazyRequestCopies, nodeRequest, requestUrl } from './node-request.ts'
 import { headerOf } from '../http/header-of.ts'
 import { LiteHeaders } from '../http/lite-headers.ts'
 import { json } from '../http/respond.ts'
@@ -292,5 +292,51 @@ describe('the lazy Request over an IncomingMessage', () => {
     } finally {
       await server.close()
     }
+  })
+})
+
+describe('requestUrl', () => {
+  // The reference is the URL parser itself: a URL written without one must be exactly what it would serialize.
+  const reference = (scheme: string, host: string | undefined, target: string) => {
+    try {
+      return new URL(`${scheme}://${host ?? 'localhost'}${target}`).href
+    } catch {
+      return 'http://invalid.invalid/'
+    }
+  }
+  const label = fc.oneof(
+    fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/),
+    fc.stringMatching(/^[a-zA-Z0-9-]{1,8}$/),
+    fc.constantFrom('localhost', 'xn--bcher-kva', 'xn--a', 'xn--', 'EXAMPLE', '0x7f', '0', '127', '255', '256', '08', '1e3', 'a_b', 'caf\u00e9', ''),
+  )
+  const name = fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => ls.join('.'))
+  const ipv4 = fc.oneof(
+    fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300)).map((p) => p.join('.')),
+    fc.constantFrom('127.1', '127.0.0.01', '0127.0.0.1', '0x7f.0.0.1', '1.2.3', '1.2.3.4.', '[::1]', '[::ffff:127.0.0.1]'),
+  )
+  const port = fc.oneof(fc.constant(''), fc.constantFrom(':80', ':443', ':0', ':080', ':65535', ':65536', ':99999', ':', ':3000', ':8080', ':x'), fc.nat(70000).map((n) => `:${n}`))
+  const host = fc.oneof(fc.constant(undefined), fc.tuple(fc.oneof(name, ipv4), port).map(([h, p]) => h + p))
+  const segment = fc.oneof(
+    fc.stringMatching(/^[A-Za-z0-9\-._~!$&'()*+,;=:@]{0,8}$/),
+    fc.constantFrom('.', '..', '%2e', '.%2E', '%2e%2e', '%41', '%zz', 'a b', 'a"b', '<>', '`{}', '^|[]', '\\', 'caf\u00e9', '#f', 'a?b'),
+  )
+  const target = fc.tuple(fc.array(segment, { maxLength: 6 }), fc.option(fc.stringMatching(/^[ -~]{0,12}$/), { nil: undefined })).map(
+    ([segs, q]) => '/' + segs.join('/') + (q === undefined ? '' : `?${q}`),
+  )
+
+  it('is what the URL parser serializes, for random hosts, ports and origin-form targets', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('http', 'https'), host, target, (scheme, h, t) => {
+        expect(requestUrl(scheme, h, t)).toBe(reference(scheme, h, t))
+      }),
+      { numRuns: 20_000 },
+    )
+  })
+
+  it('writes a plain URL as it comes, and still parses what the parser would change', () => {
+    expect(requestUrl('http', 'localhost:3000', '/api/me?x=1')).toBe('http://localhost:3000/api/me?x=1')
+    expect(requestUrl('http', 'Example.COM:80', '/a/../b')).toBe('http://example.com/b')
+    expect(requestUrl('https', '127.1:443', "/a?b='c'")).toBe('https://127.0.0.1/a?b=%27c%27')
+    expect(requestUrl('http', 'a b', '/')).toBe('http://invalid.invalid/')
   })
 })

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { HEADER_OF } from '../http/header-of.ts'
 import { LiteHeaders, rawHeaderOf } from '../http/lite-headers.ts'
-import { REQUEST_TARGET } from '../http/pathname.ts'
+import { DOT_SEGMENT, PLAIN_PATH, REQUEST_TARGET } from '../http/pathname.ts'
 
 /**
  * A web `Request` over a Node `IncomingMessage`, built as it is read: the
@@ -47,12 +47,43 @@ export interface NodeRequestOptions {
  * `http://invalid.invalid/` (the listener answers such a request 400 before any handler runs).
  */
 export function requestUrl(scheme: string, host: string | undefined, target: string): string {
+  const plain = plainUrl(scheme, host ?? 'localhost', target)
+  if (plain !== null) return plain
   try {
     if (target.charCodeAt(0) === 47 /* / */) return new URL(`${scheme}://${host ?? 'localhost'}${target}`).href
     return new URL(target, `${scheme}://${host ?? 'localhost'}`).href
   } catch {
     return 'http://invalid.invalid/'
   }
+}
+
+/** A query made only of characters a URL keeps as they are in a query (`'` it escapes there, `#` ends it). */
+const PLAIN_QUERY = /^[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/
+/** A host name a URL keeps as written: lower case, no empty label, no IDNA (`xn--`), the last label not numeric (IPv4). */
+const PLAIN_NAME = /^(?:(?!xn--)[a-z0-9-]+\.)*(?!xn--)[a-z][a-z0-9-]*$/
+/** An IPv4 address in the form a URL writes it (no leading zeros, four parts). */
+const CANONICAL_IPV4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/
+const DEFAULT_PORT: Record<string, string> = { http: '80', https: '443' }
+
+/**
+ * The URL of an origin-form target, without a URL parse, when parsing would
+ * change nothing: a plain host (see above, with a port that is neither the
+ * scheme's default nor written with a leading zero) and a target of
+ * characters a URL keeps, with no dot segment. `null` otherwise (then parse).
+ */
+function plainUrl(scheme: string, host: string, target: string): string | null {
+  if (DEFAULT_PORT[scheme] === undefined) return null
+  const q = target.indexOf('?')
+  const path = q < 0 ? target : target.slice(0, q)
+  if (!PLAIN_PATH.test(path) || DOT_SEGMENT.test(path) || (q >= 0 && !PLAIN_QUERY.test(target.slice(q + 1)))) return null
+  const colon = host.lastIndexOf(':')
+  const name = colon < 0 ? host : host.slice(0, colon)
+  if (colon >= 0) {
+    const port = host.slice(colon + 1)
+    if (!/^[1-9][0-9]{0,4}$/.test(port) || Number(port) > 65535 || port === DEFAULT_PORT[scheme]) return null
+  }
+  if (!PLAIN_NAME.test(name) && !CANONICAL_IPV4.test(name)) return null
+  return `${scheme}://${host}${target}`
 }
 
 /**

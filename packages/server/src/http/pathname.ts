@@ -6,8 +6,10 @@
  */
 export const REQUEST_TARGET: unique symbol = Symbol('bastion.requestTarget')
 
-const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/
-const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/
+/** A path made only of characters a URL keeps as they are (no escape, so no escaped dot segment either). */
+export const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/
+/** A `.` or `..` segment, which a URL resolves away. */
+export const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/
 
 /** The pathname of `request.url`, or `null` when no URL can be made of it. */
 export function pathnameOf(request: { readonly url: string }): string | null {
