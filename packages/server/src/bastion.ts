@@ -202,14 +202,12 @@ export async function createBastion(options: CreateBastionOptions): Promise<Bast
   }
 
   function appCorsHeaders(request: RequestHead): Record<string, string> {
+    // No SPA origin is allowed: nothing to add, and no header to read.
     if (config.allowedOrigins.size === 0) return {}
-    const cors = corsHeaders(request, config) ?? {}
-    return config.allowedOrigins.size > 0 ? { ...cors, Vary: 'Origin' } : cors
+    return { ...corsHeaders(request, config), Vary: 'Origin' }
   }
 
   function decorate(request: RequestHead, response: Response): Response {
-    // No SPA origin is allowed: nothing to add, and no header to read.
-    if (config.allowedOrigins.size === 0) return response
     for (const [k, v] of Object.entries(appCorsHeaders(request))) {
       if (k === 'Vary') response.headers.append(k, v)
       else response.headers.set(k, v)

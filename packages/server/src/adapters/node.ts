@@ -160,25 +160,20 @@ export function nodeListener(handler: (request: Request, ctx: RequestContext) =>
         return
       }
     }
+    // The lazy request watches the connection itself, once its signal is read; an undici one is given this signal.
+    const abort = undici ? new AbortController() : undefined
+    if (abort) {
+      res.once('close', () => {
+        if (!res.writableFinished) abort.abort(new DOMException('The client closed the connection before the answer was complete.', 'AbortError'))
+      })
+    }
     let answer: Promise<Response>
-    let abort: AbortController | undefined
     try {
-      let request: Request
-      if (undici) {
-        abort = new AbortController()
-        request = toWebRequest(req, options.scheme, { signal: abort.signal })
-      } else request = nodeRequest(req, { scheme: options.scheme, response: res })
+      const request = abort ? toWebRequest(req, options.scheme, { signal: abort.signal }) : nodeRequest(req, { scheme: options.scheme, response: res })
       answer = handler(request, contextOf(req))
     } catch {
       // A method undici refuses (TRACE) or a handler that throws before its first await: never an uncaught exception.
       return unavailable(res)
-    }
-    // The lazy request watches the connection itself, once its signal is read.
-    const undiciAbort = abort
-    if (undiciAbort) {
-      res.once('close', () => {
-        if (!res.writableFinished) undiciAbort.abort(new DOMException('The client closed the connection before the answer was complete.', 'AbortError'))
-      })
     }
     answer.then((response) => writeResponse(res, response, req.method ?? 'GET')).catch(() => unavailable(res))
   }
