@@ -7,7 +7,7 @@ import { pathnameOf } from '../http/pathname.ts'
 import { ALICE, ALLOWED_ORIGIN, client, CookieJar, createTestBastion, listen, type StartedApp } from './conformance.ts'
 import { Readable } from 'node:stream'
 import { nodeListener, toNodeListener, toWebRequest } from './node.ts'
-import { isNodeRequest, lazyRequestCopies, nodeRequest, requestUrl } from './node-request.ts'
+import { allowLazyRequestCopies, isNodeRequest, lazyRequestCopies, nodeRequest, requestUrl } from './node-request.ts'
 import { headerOf } from '../http/header-of.ts'
 import { LiteHeaders } from '../http/lite-headers.ts'
 import { json } from '../http/respond.ts'
@@ -338,5 +338,64 @@ describe('requestUrl', () => {
     expect(requestUrl('http', 'Example.COM:80', '/a/../b')).toBe('http://example.com/b')
     expect(requestUrl('https', '127.1:443', "/a?b='c'")).toBe('https://127.0.0.1/a?b=%27c%27')
     expect(requestUrl('http', 'a b', '/')).toBe('http://invalid.invalid/')
+  })
+})
+
+describe('allowLazyRequestCopies (explicit; what makes the lazy request the default on Node 24+)', () => {
+  it('copies the lazy request with new Request(request), forwards it with fetch(request), keeps instanceof; and puts the globals back', async () => {
+    const NativeRequest = globalThis.Request
+    const nativeFetch = globalThis.fetch
+    // An upstream that shows what reached it.
+    const upstream = await listen(
+      createServer(async (req, res) => {
+        const chunks: Buffer[] = []
+        for await (const c of req) chunks.push(c as Buffer)
+        res.writeHead(200, { 'content-type': 'application/json', connection: 'close' })
+        res.end(JSON.stringify({ method: req.method, path: req.url, x: req.headers['x-one'] ?? null, body: Buffer.concat(chunks).toString() }))
+      }),
+    )
+    const restore = allowLazyRequestCopies()
+    // Before the call nothing was replaced; on Node 20 and 22 the call replaces nothing either (copies work there).
+    expect(globalThis.Request === NativeRequest).toBe(lazyRequestCopies)
+    let server: StartedApp | undefined
+    try {
+      server = await listen(
+        createServer(
+          // No `request` option: after the call the default is the lazy request on every line.
+          nodeListener(async (request) => {
+            if (new URL(request.url).pathname === '/fetch') return fetch(request) // the request as it came, to its URL's host
+            const copy = new Request(request)
+            const seen = {
+              lazy: isNodeRequest(request),
+              instance: request instanceof Request && copy instanceof Request && new NativeRequest('http://x/') instanceof Request,
+              copy: { method: copy.method, url: copy.url, x: copy.headers.get('x-one'), body: await copy.text() },
+            }
+            return new Response(JSON.stringify(seen), { headers: { 'content-type': 'application/json' } })
+          }),
+        ),
+      )
+      const res = await nativeFetch(`${server.url}/a?b=1`, { method: 'PUT', headers: { 'X-One': '1' }, body: 'the body' })
+      expect(await res.json()).toEqual({
+        lazy: true,
+        instance: true,
+        copy: { method: 'PUT', url: `${server.url}/a?b=1`, x: '1', body: 'the body' },
+      })
+      // Sent with the upstream's Host, the lazy request's URL is the upstream's: fetch(request) takes it there whole.
+      const upstreamHost = new URL(upstream.url).host
+      const body = 'forwarded body'
+      const answer = await rawExchange(
+        server.url,
+        Buffer.from(`POST /fetch?q=1 HTTP/1.1\r\nHost: ${upstreamHost}\r\nX-One: 2\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`),
+      )
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 200 OK')
+      // (The upstream's answer is streamed back, so it may come chunked: the JSON is between its braces.)
+      expect(JSON.parse(answer.slice(answer.indexOf('{'), answer.lastIndexOf('}') + 1))).toEqual({ method: 'POST', path: '/fetch?q=1', x: '2', body })
+    } finally {
+      await server?.close()
+      await upstream.close()
+      restore()
+    }
+    expect(globalThis.Request).toBe(NativeRequest)
+    expect(globalThis.fetch).toBe(nativeFetch)
   })
 })

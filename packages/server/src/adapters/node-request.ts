@@ -232,3 +232,56 @@ export function nodeRequest(req: IncomingMessage, options: NodeRequestOptions = 
 export function isNodeRequest(request: unknown): boolean {
   return request instanceof NodeRequest
 }
+
+let copiesInstalled = false
+
+/** Whether a lazy request can be copied on this runtime now: natively (Node 20, 22), or since `allowLazyRequestCopies()`. */
+export const lazyRequestsCopy = (): boolean => lazyRequestCopies || copiesInstalled
+
+/**
+ * Makes `new Request(lazyRequest)` and `fetch(lazyRequest)` work on Node 24
+ * and later, so that `toNodeListener` and `nodeListener` can hand every
+ * application the lazy request there too (their default once this has run).
+ * Those lines' undici reads another request through private fields, which
+ * only its own objects have; this replaces the global `Request` with a
+ * subclass, and the global `fetch` with a wrapper, that hand undici the real
+ * request a lazy one stands for. Everything else is undici's own, and
+ * `instanceof Request` holds for native and lazy requests alike.
+ *
+ * It changes globals, so nothing calls it for you: call it once at start-up,
+ * before creating the listener. On Node 20 and 22 it does nothing (a lazy
+ * request is copied there already). Code that kept a reference to the
+ * original `Request` or `fetch` before the call is not covered.
+ *
+ * @returns a function that puts the globals back.
+ * @example
+ * ```ts
+ * import { allowLazyRequestCopies, toNodeListener } from '@bastion/server/node'
+ * allowLazyRequestCopies()
+ * http.createServer(toNodeListener(bastion, app)).listen(3000)
+ * ```
+ */
+export function allowLazyRequestCopies(): () => void {
+  if (lazyRequestCopies || copiesInstalled) return () => {}
+  const NativeRequest = globalThis.Request
+  const nativeFetch = globalThis.fetch
+  const unwrap = <T>(input: T): T | Request => (input instanceof NodeRequest ? input.materialize() : input)
+  class Request extends NativeRequest {
+    constructor(input: ConstructorParameters<typeof NativeRequest>[0], init?: ConstructorParameters<typeof NativeRequest>[1]) {
+      super(unwrap(input), init)
+    }
+    static override [Symbol.hasInstance](value: unknown): boolean {
+      return value instanceof NativeRequest
+    }
+  }
+  globalThis.Request = Request
+  globalThis.fetch = function fetch(input: Parameters<typeof nativeFetch>[0], init?: Parameters<typeof nativeFetch>[1]) {
+    return nativeFetch(unwrap(input), init)
+  }
+  copiesInstalled = true
+  return () => {
+    globalThis.Request = NativeRequest
+    globalThis.fetch = nativeFetch
+    copiesInstalled = false
+  }
+}

@@ -4,10 +4,10 @@ import type { Bastion, RequestContext, RequestHead } from '../bastion.ts'
 import { BastionError } from '../errors.ts'
 import { errorResponse, knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
-import { lazyBody, lazyRequestCopies, nodeRequest, requestUrl } from './node-request.ts'
+import { lazyBody, lazyRequestsCopy, nodeRequest, requestUrl } from './node-request.ts'
 import { writeResponse, writeWebResponse } from './write-response.ts'
 
-export { nodeRequest, type NodeRequestOptions } from './node-request.ts'
+export { allowLazyRequestCopies, nodeRequest, type NodeRequestOptions } from './node-request.ts'
 export { writeWebResponse } from './write-response.ts'
 
 /**
@@ -124,12 +124,13 @@ export interface NodeListenerOptions {
    * How each request reaches the handler: `'lazy'` is a web Request over the
    * IncomingMessage that builds an undici `Request` only when the body,
    * `clone()` or `new Request(request)` needs one; `'undici'` builds one for
-   * every request up front (about 100 µs on Node 20). Default: `'lazy'` where
-   * the runtime lets `new Request(request)` copy it (Node 20 and 22, whose
-   * undici keeps its state under symbols); `'undici'` on Node 24+, whose undici
-   * keeps it in private fields that only a real undici object has (making the
-   * lazy one pass there would take patching the global `Request`, which this
-   * adapter does not do).
+   * every request up front (about 100 µs on Node 20, 20 on Node 24). Default:
+   * `'lazy'` where the runtime lets `new Request(request)` copy it (Node 20 and
+   * 22, whose undici keeps its state under symbols); `'undici'` on Node 24+,
+   * whose undici keeps it in private fields that only a real undici object has,
+   * unless `allowLazyRequestCopies()` has run (it replaces the global `Request`
+   * and `fetch`, so the adapter never does it unasked). `'lazy'` on 24+ without
+   * it: fast, but `new Request(request)` and `fetch(request)` throw.
    */
   request?: 'lazy' | 'undici'
 }
@@ -150,7 +151,7 @@ function unavailable(res: ServerResponse): void {
  * the request's `signal` aborts when the client goes away first.
  */
 export function nodeListener(handler: (request: Request, ctx: RequestContext) => Promise<Response>, options: NodeListenerOptions = {}) {
-  const undici = (options.request ?? (lazyRequestCopies ? 'lazy' : 'undici')) === 'undici'
+  const undici = (options.request ?? (lazyRequestsCopy() ? 'lazy' : 'undici')) === 'undici'
   return (req: IncomingMessage, res: ServerResponse): void => {
     const host = req.headers.host
     if (host !== undefined && !PLAIN_HOST.test(host)) {
