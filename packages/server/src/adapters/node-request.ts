@@ -236,7 +236,7 @@ export function isNodeRequest(request: unknown): boolean {
 let copiesInstalled = false
 
 /** Whether a lazy request can be copied on this runtime now: natively (Node 20, 22), or since `allowLazyRequestCopies()`. */
-export const lazyRequestsCopy = (): boolean => lazyRequestCopies || copiesInstalled
+export const canCopyLazyRequests = (): boolean => lazyRequestCopies || copiesInstalled
 
 /**
  * Makes `new Request(lazyRequest)` and `fetch(lazyRequest)` work on Node 24

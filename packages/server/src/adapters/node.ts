@@ -4,7 +4,7 @@ import type { Bastion, RequestContext, RequestHead } from '../bastion.ts'
 import { BastionError } from '../errors.ts'
 import { errorResponse, knownBody } from '../http/respond.ts'
 import { composeHandler, type AppHandler } from './web.ts'
-import { lazyBody, lazyRequestsCopy, nodeRequest, requestUrl } from './node-request.ts'
+import { lazyBody, canCopyLazyRequests, nodeRequest, requestUrl } from './node-request.ts'
 import { writeResponse, writeWebResponse } from './write-response.ts'
 
 export { allowLazyRequestCopies, nodeRequest, type NodeRequestOptions } from './node-request.ts'
@@ -151,7 +151,7 @@ function unavailable(res: ServerResponse): void {
  * the request's `signal` aborts when the client goes away first.
  */
 export function nodeListener(handler: (request: Request, ctx: RequestContext) => Promise<Response>, options: NodeListenerOptions = {}) {
-  const undici = (options.request ?? (lazyRequestsCopy() ? 'lazy' : 'undici')) === 'undici'
+  const undici = (options.request ?? (canCopyLazyRequests() ? 'lazy' : 'undici')) === 'undici'
   return (req: IncomingMessage, res: ServerResponse): void => {
     const host = req.headers.host
     if (host !== undefined && !PLAIN_HOST.test(host)) {
