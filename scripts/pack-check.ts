@@ -113,7 +113,8 @@ function freePort(): Promise<number> {
 
 /** Starts a long-running process and resolves with the first match of `ready` in its output. */
 function startProcess(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
-  const child = spawn(cmd, args, { cwd, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Its own process group: `npx vite preview` runs vite in a grandchild that a signal to npx alone leaves running.
+  const child = spawn(cmd, args, { cwd, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   children.push(child)
   let output = ''
   return new Promise((res, rej) => {
@@ -497,7 +498,13 @@ try {
   console.error(`\npack-check FAILED: ${e instanceof Error ? e.message : String(e)}`)
   code = 1
 } finally {
-  for (const c of children) c.kill('SIGTERM')
+  for (const c of children) {
+    try {
+      process.kill(-c.pid!, 'SIGTERM') // the whole group (see startProcess)
+    } catch {
+      c.kill('SIGTERM')
+    }
+  }
   await new Promise((r) => setTimeout(r, 300))
   if (opts.keep) console.log(`kept ${work}`)
   else rmSync(work, { recursive: true, force: true })
